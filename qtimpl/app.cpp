@@ -1,0 +1,72 @@
+// Plain-C host helpers and status texts.
+#include "worker_p.h"
+
+#include <QApplication>
+#include <QEventLoop>
+#include <QThread>
+#include <QTimer>
+
+#include <cstdlib>
+
+extern "C" {
+
+const char *worker_strerror(int status) {
+    switch (status) {
+    case WORKER_OK: return "ok";
+    case WORKER_RECEIVED: return "a sent value was received";
+    case WORKER_EINVAL: return "invalid argument (NULL, out of range, or unknown worker handle)";
+    case WORKER_ESTATE: return "not valid in the worker's current state";
+    case WORKER_ETHREAD: return "worker-side call made outside the worker's function";
+    case WORKER_ENOMEM: return "out of memory";
+    case WORKER_ETIMEDOUT: return "timed out";
+    case WORKER_ABORTED: return "quit was requested: return from the worker function";
+    case WORKER_ENOAPP: return "no QCoreApplication exists (call worker_app_init first)";
+    default: return "unknown status code";
+    }
+}
+
+int worker_app_init(int *argc, char **argv) {
+    if (QCoreApplication::instance()) return WORKER_OK;
+    static int fallback_argc = 1;
+    static char fallback_name[] = "qtworker";
+    static char *fallback_argv[] = {fallback_name, nullptr};
+    if (!argc || !argv || *argc < 1) {
+        argc = &fallback_argc;
+        argv = fallback_argv;
+    }
+    // With no display, a GUI app would abort: fall back to offscreen.
+    if (!std::getenv("QT_QPA_PLATFORM") && !std::getenv("DISPLAY") &&
+        !std::getenv("WAYLAND_DISPLAY"))
+        setenv("QT_QPA_PLATFORM", "offscreen", 0);
+    new QApplication(*argc, argv);  // lives until the process ends
+    return WORKER_OK;
+}
+
+int worker_app_exec(void) {
+    if (!QCoreApplication::instance()) return WORKER_ENOAPP;
+    return QCoreApplication::exec();
+}
+
+void worker_app_quit(int code) {
+    QCoreApplication *app = QCoreApplication::instance();
+    if (!app) return;
+    QMetaObject::invokeMethod(app, [code] { QCoreApplication::exit(code); },
+                              Qt::QueuedConnection);
+}
+
+int worker_app_process_events(int max_ms) {
+    QCoreApplication *app = QCoreApplication::instance();
+    if (!app) return WORKER_ENOAPP;
+    if (max_ms < 0) return WORKER_EINVAL;
+    QCoreApplication::processEvents(QEventLoop::AllEvents);
+    if (max_ms > 0) {
+        // Wait for at least one event, bounded by a timer of our own.
+        QTimer bound;
+        bound.setSingleShot(true);
+        bound.start(max_ms);
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
+    }
+    return WORKER_OK;
+}
+
+}  // extern "C"

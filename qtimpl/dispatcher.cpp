@@ -1,0 +1,300 @@
+// Home-thread delivery: one Dispatcher QObject per event-loop thread. A worker
+// whose stream goes empty -> non-empty is appended to the ready list; the
+// first one posts a single wake event. The drain delivers batches round-robin
+// across workers within a time budget, then gives the loop back (timers,
+// paint, input run) and continues on the next turn.
+#include "worker_p.h"
+
+#include <QCoreApplication>
+#include <QEvent>
+#include <QPointer>
+#include <QThread>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+namespace qtw {
+
+namespace {
+
+const QEvent::Type kWakeEvent = QEvent::Type(QEvent::User + 0x5157);
+constexpr size_t kBatch = 256;                         // entries per worker per round
+constexpr auto kTurnBudget = std::chrono::milliseconds(8);  // then yield to the loop
+
+struct EventBox {
+    worker_event ev;
+    bool taken;
+};
+
+}  // namespace
+
+class Dispatcher : public QObject {
+public:
+    std::mutex mu;
+    std::deque<worker *> ready;
+    bool wake_posted = false;
+
+    bool event(QEvent *e) override {
+        if (e->type() != kWakeEvent) return QObject::event(e);
+        drain(kTurnBudget);
+        return true;
+    }
+
+    void schedule(worker *w) {
+        {
+            std::lock_guard<std::mutex> lk(mu);
+            ready.push_back(w);
+            if (wake_posted) return;
+            wake_posted = true;
+        }
+        QCoreApplication::postEvent(this, new QEvent(kWakeEvent));
+    }
+
+    // Delivers until nothing is ready or the budget is spent.
+    void drain(std::chrono::steady_clock::duration budget) {
+        auto deadline = std::chrono::steady_clock::now() + budget;
+        {
+            std::lock_guard<std::mutex> lk(mu);
+            wake_posted = false;
+        }
+        for (;;) {
+            worker *w;
+            {
+                std::lock_guard<std::mutex> lk(mu);
+                if (ready.empty()) return;
+                if (std::chrono::steady_clock::now() >= deadline) break;
+                w = ready.front();
+                ready.pop_front();
+            }
+            if (drain_worker(w)) {
+                std::lock_guard<std::mutex> lk(mu);
+                ready.push_back(w);
+            }
+        }
+        // Budget spent with work left: continue on the next loop turn.
+        {
+            std::lock_guard<std::mutex> lk(mu);
+            if (wake_posted) return;
+            wake_posted = true;
+        }
+        QCoreApplication::postEvent(this, new QEvent(kWakeEvent));
+    }
+
+private:
+    // Delivers one batch of w's stream; true if w has more and stays ready.
+    bool drain_worker(worker *w) {
+        std::vector<Entry> batch;
+        bool more;
+        {
+            std::lock_guard<std::mutex> lk(w->mu);
+            if (w->delivering) {
+                // A callback is re-entering the loop: delivering here would
+                // overtake its batch. The outer drain requeues w when done.
+                w->requeue_after_delivery = true;
+                return false;
+            }
+            size_t n = std::min(w->stream.size(), kBatch);
+            batch.reserve(n);
+            size_t freed = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (counts_against_capacity(w->stream.front().type)) freed++;
+                batch.push_back(std::move(w->stream.front()));
+                w->stream.pop_front();
+            }
+            w->data_entries -= freed;
+            if (freed && w->space_waiters) w->space_cv.notify_all();
+            more = !w->stream.empty();
+            if (!more) w->scheduled = false;
+            w->delivering = true;
+        }
+        bool finished = false;
+        for (Entry &e : batch) {
+            deliver(w, e);
+            if (e.type == WORKER_EV_FINISHED) finished = true;
+        }
+        {
+            std::lock_guard<std::mutex> lk(w->mu);
+            w->delivering = false;
+            if (w->requeue_after_delivery) {
+                w->requeue_after_delivery = false;
+                more = more || w->scheduled;
+            }
+            if (finished) w->finished_delivered = true;
+        }
+        if (finished) {
+            release(w);  // the library's reference taken by worker_start
+            return false;
+        }
+        return more;
+    }
+
+    static std::shared_ptr<const std::vector<std::shared_ptr<Connection>>>
+    connections(worker *w) {
+        unsigned v = w->conn_version.load();
+        if (v != w->snapshot_version || !w->snapshot) {
+            auto fresh = std::make_shared<std::vector<std::shared_ptr<Connection>>>();
+            {
+                std::lock_guard<std::mutex> lk(w->mu);
+                *fresh = w->conns;
+                v = w->conn_version.load();
+            }
+            w->snapshot.swap(fresh);  // the old one dies outside the lock
+            w->snapshot_version = v;
+        }
+        return w->snapshot;
+    }
+
+    static void deliver(worker *w, Entry &e) {
+        EventBox box{};
+        box.ev.type = e.type;
+        box.ev.source = w;
+        box.ev.value = e.value;
+        box.ev.code = e.code;
+        box.ev.done = e.done;
+        box.ev.total = e.total;
+        if (e.has_text) {
+            if (e.type == WORKER_EV_CUSTOM)
+                box.ev.name = e.text.c_str();
+            else
+                box.ev.message = e.text.c_str();
+        }
+        bool handled = false;
+        auto conns = connections(w);
+        for (const auto &c : *conns) {
+            if (c->type != e.type || !c->alive.load()) continue;
+            if (c->filter_name && c->custom_name != e.text) continue;
+            handled = true;
+            c->cb(&box.ev, c->user_data);
+        }
+        if (e.type == WORKER_EV_ERRORED && !handled) report_unhandled_error(&box.ev);
+        if (box.taken) {
+            e.destroy = nullptr;  // the callback owns it now
+        }
+        e.release();
+    }
+};
+
+namespace {
+
+struct Dispatchers {
+    std::mutex mu;
+    std::map<QThread *, Dispatcher *> by_thread;
+    QPointer<QCoreApplication> hooked_app;
+    int exit_timeout_ms = 1000;
+};
+
+// Leaked on purpose: worker threads may still post during static destruction.
+Dispatchers &dispatchers() {
+    static Dispatchers *d = new Dispatchers;
+    return *d;
+}
+
+std::mutex handler_mu;
+worker_callback error_handler = nullptr;
+void *error_handler_data = nullptr;
+
+}  // namespace
+
+void *creator_home_thread() {
+    QThread *t = QThread::currentThread();
+    auto *app = QCoreApplication::instance();
+    // A thread without its own event loop would never deliver: use the GUI's.
+    if (app && t != app->thread() && !t->eventDispatcher()) return nullptr;
+    return t;
+}
+
+Dispatcher *dispatcher_for(worker *w) {
+    QThread *home = static_cast<QThread *>(w->home_thread);
+    if (!home) home = QCoreApplication::instance()->thread();
+    Dispatchers &ds = dispatchers();
+    std::lock_guard<std::mutex> lk(ds.mu);
+    Dispatcher *&d = ds.by_thread[home];
+    if (!d) {
+        d = new Dispatcher;
+        if (home != QThread::currentThread()) d->moveToThread(home);
+    }
+    return d;
+}
+
+bool dispatcher_is_current_thread(const Dispatcher *d) {
+    return d && d->thread() == QThread::currentThread();
+}
+
+void dispatcher_schedule(Dispatcher *d, worker *w) { d->schedule(w); }
+
+void deliver_all_on_this_thread() {
+    Dispatcher *d = nullptr;
+    {
+        Dispatchers &ds = dispatchers();
+        std::lock_guard<std::mutex> lk(ds.mu);
+        auto it = ds.by_thread.find(QThread::currentThread());
+        if (it != ds.by_thread.end()) d = it->second;
+    }
+    if (d) d->drain(std::chrono::hours(1));
+}
+
+static void on_about_to_quit() {
+    int timeout;
+    {
+        std::lock_guard<std::mutex> lk(dispatchers().mu);
+        timeout = dispatchers().exit_timeout_ms;
+    }
+    // Bounded quit-and-join (napari #7446, #7633), then every worker's
+    // remaining events, so each one still ends with FINISHED.
+    worker_quit_all();
+    worker_await_all(timeout);
+    deliver_all_on_this_thread();
+}
+
+void ensure_exit_hook() {
+    QCoreApplication *app = QCoreApplication::instance();
+    Dispatchers &ds = dispatchers();
+    std::lock_guard<std::mutex> lk(ds.mu);
+    if (ds.hooked_app == app) return;
+    ds.hooked_app = app;
+    QObject::connect(app, &QCoreApplication::aboutToQuit, app, on_about_to_quit,
+                     Qt::DirectConnection);
+}
+
+void report_unhandled_error(worker_event *ev) {
+    worker_callback cb;
+    void *ud;
+    {
+        std::lock_guard<std::mutex> lk(handler_mu);
+        cb = error_handler;
+        ud = error_handler_data;
+    }
+    if (cb) {
+        cb(ev, ud);
+        return;
+    }
+    std::fprintf(stderr, "qtworker: worker '%s' failed (%d): %s\n",
+                 worker_name(ev->source), ev->code, ev->message ? ev->message : "");
+}
+
+}  // namespace qtw
+
+extern "C" {
+
+void *worker_event_take(worker_event *ev) {
+    if (!ev) return nullptr;
+    auto *box = reinterpret_cast<qtw::EventBox *>(ev);
+    void *v = ev->value;
+    ev->value = nullptr;
+    box->taken = true;
+    return v;
+}
+
+void worker_set_error_handler(worker_callback cb, void *user_data) {
+    std::lock_guard<std::mutex> lk(qtw::handler_mu);
+    qtw::error_handler = cb;
+    qtw::error_handler_data = user_data;
+}
+
+void worker_set_exit_timeout(int timeout_ms) {
+    std::lock_guard<std::mutex> lk(qtw::dispatchers().mu);
+    qtw::dispatchers().exit_timeout_ms = timeout_ms < 0 ? 0 : timeout_ms;
+}
+
+}  // extern "C"

@@ -1,0 +1,317 @@
+// Owner side of the C API: create, refs, connect, start, send, flow control,
+// await. Every call validates its handle through the registry first.
+#include "worker_p.h"
+
+#include <QCoreApplication>
+
+#include <chrono>
+
+using qtw::Phase;
+
+namespace {
+
+thread_local int last_error = WORKER_OK;
+std::atomic<long> worker_serial{0};
+
+void destroy_value(void *value, worker_destroy_fn destroy) {
+    if (destroy) destroy(value);
+}
+
+// A temporary reference for the duration of one API call.
+class Handle {
+public:
+    explicit Handle(const worker *w) : w_(qtw::acquire(w) ? const_cast<worker *>(w) : nullptr) {}
+    ~Handle() { if (w_) qtw::release(w_); }
+    Handle(const Handle &) = delete;
+    Handle &operator=(const Handle &) = delete;
+    worker *get() const { return w_; }
+    worker *operator->() const { return w_; }
+    explicit operator bool() const { return w_ != nullptr; }
+
+private:
+    worker *w_;
+};
+
+bool ended(const worker *w) { return w->phase == Phase::Done; }
+
+long add_connection(worker *w, worker_event_type type, const char *custom_name,
+                    worker_callback cb, void *user_data, worker_destroy_fn ud_destroy) {
+    Handle h(w);
+    bool bad_type = (int)type < (int)WORKER_EV_STARTED || (int)type > (int)WORKER_EV_CUSTOM;
+    if (!h || !cb || bad_type) {
+        destroy_value(user_data, ud_destroy);
+        return WORKER_EINVAL;
+    }
+    auto c = std::make_shared<qtw::Connection>();
+    c->type = type;
+    c->filter_name = custom_name != nullptr;
+    if (custom_name) c->custom_name = custom_name;
+    c->cb = cb;
+    c->user_data = user_data;
+    {
+        std::lock_guard<std::mutex> lk(h->mu);
+        if (h->finished_delivered) {
+            c->user_data_destroy = nullptr;  // destroyed below, once
+        } else {
+            c->user_data_destroy = ud_destroy;
+            c->id = h->next_conn_id++;
+            h->conns.push_back(c);
+            h->conn_version.fetch_add(1);
+            return c->id;
+        }
+    }
+    destroy_value(user_data, ud_destroy);
+    return WORKER_ESTATE;
+}
+
+// Shared shape of pause / resume / toggle / quit: validate, then mutate.
+template <typename F>
+int control(worker *w, F &&change) {
+    Handle h(w);
+    if (!h) return WORKER_EINVAL;
+    std::lock_guard<std::mutex> lk(h->mu);
+    if (ended(h.get())) return WORKER_ESTATE;
+    change(h.get());
+    return WORKER_OK;
+}
+
+void request_pause(worker *w) { w->pause_requested = true; }
+
+void request_resume(worker *w) {
+    w->pause_requested = false;
+    w->pause_cv.notify_all();
+}
+
+}  // namespace
+
+worker::~worker() {
+    if (!arg_consumed && arg_destroy) arg_destroy(arg);
+    for (auto &s : inbox) destroy_value(s.value, s.destroy);
+    for (auto &e : stream) e.release();
+    destroy_value(result, result_destroy);
+}
+
+extern "C" {
+
+int worker_last_error(void) { return last_error; }
+
+void worker_options_init(worker_options *opts) {
+    if (!opts) return;
+    opts->name = nullptr;
+    opts->policy = WORKER_BLOCK;
+    opts->capacity = WORKER_DEFAULT_CAPACITY;
+    opts->progress_total = 0;
+    opts->progress_desc = nullptr;
+}
+
+worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
+                      const worker_options *opts) {
+    worker_options defaults;
+    worker_options_init(&defaults);
+    if (!opts) opts = &defaults;
+    bool bad = !fn || (int)opts->policy < (int)WORKER_BLOCK ||
+               (int)opts->policy > (int)WORKER_LATEST ||
+               opts->capacity > WORKER_MAX_CAPACITY || opts->progress_total < 0;
+    if (bad) {
+        last_error = WORKER_EINVAL;
+        destroy_value(arg, arg_destroy);
+        return nullptr;
+    }
+    worker *w = new (std::nothrow) worker;
+    if (!w) {
+        last_error = WORKER_ENOMEM;
+        destroy_value(arg, arg_destroy);
+        return nullptr;
+    }
+    w->fn = fn;
+    w->arg = arg;
+    w->arg_destroy = arg_destroy;
+    long serial = worker_serial.fetch_add(1) + 1;
+    w->name = opts->name ? std::string(opts->name) : "worker-" + std::to_string(serial);
+    w->policy = opts->policy;
+    w->capacity = opts->capacity ? opts->capacity : WORKER_DEFAULT_CAPACITY;
+    w->progress_total = opts->progress_total;
+    if (opts->progress_desc) {
+        w->progress_desc = opts->progress_desc;
+        w->has_progress_desc = true;
+    }
+    w->home_thread = qtw::creator_home_thread();
+    qtw::register_worker(w);
+    last_error = WORKER_OK;
+    return w;
+}
+
+worker *worker_ref(worker *w) {
+    Handle h(w);
+    if (!h) return nullptr;
+    h->owner_refs.fetch_add(1);
+    h->total_refs.fetch_add(1);
+    return w;
+}
+
+void worker_unref(worker *w) {
+    Handle h(w);
+    if (!h) return;
+    int n = h->owner_refs.load();
+    do {
+        if (n <= 0) return;  // more unrefs than refs: ignore, never free twice
+    } while (!h->owner_refs.compare_exchange_weak(n, n - 1));
+    if (n == 1) worker_quit(w);  // nobody owns it any more: stop it
+    qtw::release(w);             // the owner's reference
+}
+
+long worker_connect(worker *w, worker_event_type type, worker_callback cb,
+                    void *user_data, worker_destroy_fn user_data_destroy) {
+    return add_connection(w, type, nullptr, cb, user_data, user_data_destroy);
+}
+
+long worker_connect_custom(worker *w, const char *name, worker_callback cb,
+                           void *user_data, worker_destroy_fn user_data_destroy) {
+    if (!name) {
+        destroy_value(user_data, user_data_destroy);
+        return WORKER_EINVAL;
+    }
+    return add_connection(w, WORKER_EV_CUSTOM, name, cb, user_data, user_data_destroy);
+}
+
+int worker_disconnect(worker *w, long id) {
+    Handle h(w);
+    if (!h) return WORKER_EINVAL;
+    std::shared_ptr<qtw::Connection> gone;  // user_data destroyed outside the lock
+    {
+        std::lock_guard<std::mutex> lk(h->mu);
+        for (auto it = h->conns.begin(); it != h->conns.end(); ++it) {
+            if ((*it)->id != id) continue;
+            gone = std::move(*it);
+            gone->alive.store(false);
+            h->conns.erase(it);
+            h->conn_version.fetch_add(1);
+            break;
+        }
+    }
+    return gone ? WORKER_OK : WORKER_EINVAL;
+}
+
+int worker_start(worker *w) {
+    Handle h(w);
+    if (!h) return WORKER_EINVAL;
+    if (!QCoreApplication::instance()) return WORKER_ENOAPP;
+    qtw::Dispatcher *d = qtw::dispatcher_for(w);
+    {
+        std::lock_guard<std::mutex> lk(h->mu);
+        if (h->phase != Phase::Created) return WORKER_ESTATE;
+        h->phase = Phase::Started;
+        h->dispatcher = d;
+    }
+    h->total_refs.fetch_add(1);  // the library's ref, dropped after FINISHED
+    qtw::set_live(w, true);
+    qtw::ensure_exit_hook();
+    qtw::pool_submit(qtw::run_worker, w);
+    return WORKER_OK;
+}
+
+int worker_send(worker *w, void *value, worker_destroy_fn destroy) {
+    Handle h(w);
+    if (h) {
+        std::lock_guard<std::mutex> lk(h->mu);
+        if (!ended(h.get())) {
+            h->inbox.push_back({value, destroy});
+            return WORKER_OK;
+        }
+    }
+    destroy_value(value, destroy);
+    return h ? WORKER_ESTATE : WORKER_EINVAL;
+}
+
+int worker_pause(worker *w) { return control(w, request_pause); }
+int worker_resume(worker *w) { return control(w, request_resume); }
+
+int worker_toggle_pause(worker *w) {
+    return control(w, [](worker *x) {
+        if (x->pause_requested)
+            request_resume(x);
+        else
+            request_pause(x);
+    });
+}
+
+int worker_quit(worker *w) {
+    return control(w, [](worker *x) {
+        x->abort_requested = true;
+        x->pause_cv.notify_all();
+        x->space_cv.notify_all();
+    });
+}
+
+int worker_is_running(const worker *w) {
+    Handle h(w);
+    if (!h) return 0;
+    std::lock_guard<std::mutex> lk(h->mu);
+    return h->phase == Phase::Started || h->phase == Phase::Running;
+}
+
+int worker_is_paused(const worker *w) {
+    Handle h(w);
+    if (!h) return 0;
+    std::lock_guard<std::mutex> lk(h->mu);
+    return h->paused;
+}
+
+const char *worker_name(const worker *w) {
+    Handle h(w);
+    return h ? h->name.c_str() : nullptr;  // immutable, lives as long as w
+}
+
+long long worker_dropped(const worker *w) {
+    Handle h(w);
+    return h ? h->dropped.load() : 0;
+}
+
+int worker_await(worker *w, int timeout_ms) {
+    Handle h(w);
+    if (!h) return WORKER_EINVAL;
+    std::unique_lock<std::mutex> lk(h->mu);
+    if (h->phase == Phase::Created) return WORKER_ESTATE;
+    bool on_home = qtw::dispatcher_is_current_thread(h->dispatcher);
+    if (on_home) {
+        // The loop that would drain a BLOCK worker is this caller: let the
+        // producer queue past capacity rather than deadlock.
+        h->home_waiters++;
+        h->space_cv.notify_all();
+    }
+    auto done = [&] { return h->phase == Phase::Done; };
+    bool ok = true;
+    if (timeout_ms < 0)
+        h->done_cv.wait(lk, done);
+    else
+        ok = h->done_cv.wait_for(lk, std::chrono::milliseconds(timeout_ms), done);
+    if (on_home) h->home_waiters--;
+    return ok ? WORKER_OK : WORKER_ETIMEDOUT;
+}
+
+int worker_quit_all(void) {
+    int n = 0;
+    for (worker *w : qtw::live_workers()) {
+        if (worker_quit(w) == WORKER_OK) n++;
+        qtw::release(w);
+    }
+    return n;
+}
+
+int worker_await_all(int timeout_ms) {
+    using clock = std::chrono::steady_clock;
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+    int rc = WORKER_OK;
+    for (worker *w : qtw::live_workers()) {
+        int left = -1;
+        if (timeout_ms >= 0) {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+            left = ms.count() > 0 ? (int)ms.count() : 0;
+        }
+        if (rc == WORKER_OK && worker_await(w, left) == WORKER_ETIMEDOUT) rc = WORKER_ETIMEDOUT;
+        qtw::release(w);
+    }
+    return rc;
+}
+
+}  // extern "C"

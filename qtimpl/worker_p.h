@@ -1,0 +1,156 @@
+// Private worker object shared by the shim's translation units.
+// All state that crosses threads is guarded by worker::mu (or atomics), so
+// ThreadSanitizer can check it; Qt only carries wakeups, never payloads.
+#pragma once
+
+#include "qtworker.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace qtw {
+
+class Dispatcher;
+
+// One entry of a worker's ordered event stream.
+struct Entry {
+    explicit Entry(worker_event_type t = WORKER_EV_YIELDED) : type(t) {}
+    worker_event_type type;
+    void *value = nullptr;
+    worker_destroy_fn destroy = nullptr;
+    int code = 0;
+    long long done = 0, total = 0;
+    std::string text;  // message, or the custom event name
+    bool has_text = false;
+
+    void release();    // destroy the payload (exactly once)
+};
+
+// A value sent into the worker.
+struct Sent {
+    void *value;
+    worker_destroy_fn destroy;
+};
+
+struct Connection {
+    long id;
+    worker_event_type type;
+    std::string custom_name;  // empty: every custom event
+    bool filter_name;
+    worker_callback cb;
+    void *user_data;
+    worker_destroy_fn user_data_destroy;
+    std::atomic<bool> alive{true};
+    ~Connection() { if (user_data_destroy) user_data_destroy(user_data); }
+};
+
+enum class Phase { Created, Started, Running, Done };
+
+}  // namespace qtw
+
+struct worker_ctx {
+    worker *w;
+};
+
+struct worker {
+    // --- references: owner refs and the library's internal refs
+    std::atomic<int> owner_refs{1};
+    std::atomic<int> total_refs{1};
+
+    // --- configuration (immutable after create)
+    worker_fn fn = nullptr;
+    void *arg = nullptr;
+    worker_destroy_fn arg_destroy = nullptr;
+    std::string name;
+    worker_policy policy = WORKER_BLOCK;
+    size_t capacity = WORKER_DEFAULT_CAPACITY;
+    long long progress_total = 0;
+    std::string progress_desc;
+    bool has_progress_desc = false;
+    worker_ctx ctx{this};
+
+    // --- state guarded by mu
+    mutable std::mutex mu;
+    std::condition_variable space_cv;   // producer waits for room
+    std::condition_variable pause_cv;   // parked worker waits for resume/quit
+    std::condition_variable done_cv;    // worker_await waits for the function
+    qtw::Phase phase = qtw::Phase::Created;
+    bool pause_requested = false;
+    bool paused = false;
+    bool abort_requested = false;
+    bool failed = false;
+    bool arg_consumed = false;
+    int fail_code = 0;
+    std::string fail_message;
+    void *result = nullptr;
+    worker_destroy_fn result_destroy = nullptr;
+    std::deque<qtw::Entry> stream;
+    size_t data_entries = 0;        // entries counted against capacity
+    size_t space_waiters = 0;
+    int home_waiters = 0;           // worker_await callers on the home thread
+    bool scheduled = false;         // in (or being drained by) the dispatcher
+    std::deque<qtw::Sent> inbox;
+    long long yields = 0;
+    std::atomic<long long> dropped{0};
+    std::thread::id run_thread;
+
+    // --- connections: list guarded by mu, version bumps on change
+    std::vector<std::shared_ptr<qtw::Connection>> conns;
+    std::atomic<unsigned> conn_version{0};
+    long next_conn_id = 1;
+    bool finished_delivered = false;
+
+    // --- delivery side (home thread only)
+    void *home_thread = nullptr;    // QThread the worker was created on
+    qtw::Dispatcher *dispatcher = nullptr;
+    bool delivering = false;        // guarded by mu: a batch is being delivered
+    bool requeue_after_delivery = false;
+    std::shared_ptr<std::vector<std::shared_ptr<qtw::Connection>>> snapshot;
+    unsigned snapshot_version = ~0u;
+
+    ~worker();
+};
+
+namespace qtw {
+
+// Registry of every allocated worker (to reject stale handles) and of live ones.
+bool acquire(const worker *w);          // validates and takes a temporary ref
+void release(worker *w);                // drops one total ref; frees at zero
+void set_live(worker *w, bool live);    // registry of started, running workers
+std::vector<worker *> live_workers();   // new total refs
+void register_worker(worker *w);
+
+// Stream: push an entry from the worker thread (policy applies to data
+// entries) or a control entry (never waits, never dropped).
+bool counts_against_capacity(worker_event_type t);
+int push_data(worker *w, Entry &&e);
+void push_control_locked(worker *w, std::unique_lock<std::mutex> &lk, Entry &&e);
+
+// Thread pool.
+void pool_submit(void (*run)(worker *), worker *w);
+
+// Body run on the pool thread.
+void run_worker(worker *w);
+
+// Home-thread delivery.
+void *creator_home_thread();
+Dispatcher *dispatcher_for(worker *w);
+bool dispatcher_is_current_thread(const Dispatcher *d);
+void dispatcher_schedule(Dispatcher *d, worker *w);
+void deliver_all_on_this_thread();
+void ensure_exit_hook();
+
+// Default error handler.
+void report_unhandled_error(worker_event *ev);
+
+// Thread-local current worker context (valid only inside the function).
+worker_ctx *current_ctx();
+void set_current_ctx(worker_ctx *ctx);
+
+}  // namespace qtw

@@ -1,0 +1,248 @@
+// Worker side of the C API (calls made from inside the worker's function)
+// and the body that runs on the pool thread.
+#include "worker_p.h"
+
+#include <cstdarg>
+#include <cstdio>
+
+using qtw::Entry;
+using qtw::Phase;
+
+namespace {
+
+thread_local worker_ctx *tls_ctx = nullptr;
+
+// Validates a worker-side call: only the thread running this worker's
+// function may make it. Compares pointers only, so a stale ctx is safe.
+int check_ctx(worker_ctx *ctx) {
+    if (!ctx) return WORKER_EINVAL;
+    return ctx == tls_ctx ? WORKER_OK : WORKER_ETHREAD;
+}
+
+std::string vformat(const char *fmt, va_list ap) {
+    if (!fmt) return std::string();
+    va_list copy;
+    va_copy(copy, ap);
+    int n = std::vsnprintf(nullptr, 0, fmt, copy);
+    va_end(copy);
+    if (n <= 0) return std::string();
+    std::string s((size_t)n, '\0');
+    std::vsnprintf(&s[0], (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+Entry make_entry(worker_event_type type, void *value = nullptr,
+                 worker_destroy_fn destroy = nullptr) {
+    Entry e{type};
+    e.value = value;
+    e.destroy = destroy;
+    return e;
+}
+
+Entry text_entry(worker_event_type type, std::string text) {
+    Entry e{type};
+    e.text = std::move(text);
+    e.has_text = true;
+    return e;
+}
+
+// Parks while a pause is requested; PAUSED / RESUMED enter the stream in
+// order with the worker's other events. Returns ABORTED once quit was asked.
+int park_if_paused(worker *w) {
+    std::unique_lock<std::mutex> lk(w->mu);
+    while (w->pause_requested && !w->abort_requested) {
+        if (!w->paused) {
+            w->paused = true;
+            qtw::push_control_locked(w, lk, make_entry(WORKER_EV_PAUSED));
+        }
+        w->pause_cv.wait(lk);
+    }
+    if (w->paused) {
+        w->paused = false;
+        if (!w->abort_requested) qtw::push_control_locked(w, lk, make_entry(WORKER_EV_RESUMED));
+    }
+    return w->abort_requested ? WORKER_ABORTED : WORKER_OK;
+}
+
+// napari's progress={'total': N}: one step per yield, indeterminate past N.
+int auto_progress(worker *w) {
+    long long done;
+    {
+        std::lock_guard<std::mutex> lk(w->mu);
+        done = ++w->yields;
+    }
+    Entry e(WORKER_EV_PROGRESS);
+    e.done = done;
+    e.total = done > w->progress_total ? 0 : w->progress_total;
+    if (w->has_progress_desc) {
+        e.text = w->progress_desc;
+        e.has_text = true;
+    }
+    return qtw::push_data(w, std::move(e));
+}
+
+}  // namespace
+
+namespace qtw {
+
+worker_ctx *current_ctx() { return tls_ctx; }
+void set_current_ctx(worker_ctx *ctx) { tls_ctx = ctx; }
+
+static Entry outcome_locked(worker *w) {
+    if (w->failed) {
+        Entry e = text_entry(WORKER_EV_ERRORED, w->fail_message);
+        e.code = w->fail_code;
+        return e;
+    }
+    if (w->abort_requested) return make_entry(WORKER_EV_ABORTED);
+    Entry e = make_entry(WORKER_EV_RETURNED, w->result, w->result_destroy);
+    w->result = nullptr;
+    w->result_destroy = nullptr;
+    return e;
+}
+
+void run_worker(worker *w) {
+    bool skip;
+    {
+        std::unique_lock<std::mutex> lk(w->mu);
+        w->phase = Phase::Running;
+        push_control_locked(w, lk, make_entry(WORKER_EV_STARTED));
+        skip = w->abort_requested;  // quit before it ran: never call fn
+    }
+    if (!skip) {
+        tls_ctx = &w->ctx;
+        w->fn(&w->ctx, w->arg);
+        tls_ctx = nullptr;
+    }
+    void *arg;
+    {
+        std::lock_guard<std::mutex> lk(w->mu);
+        w->arg_consumed = true;
+        arg = w->arg;
+    }
+    if (w->arg_destroy) w->arg_destroy(arg);
+
+    std::deque<Sent> unreceived;
+    Entry discarded_result(WORKER_EV_RETURNED);
+    {
+        std::unique_lock<std::mutex> lk(w->mu);
+        Entry outcome = outcome_locked(w);
+        discarded_result.value = w->result;  // a result hidden by abort/fail
+        discarded_result.destroy = w->result_destroy;
+        w->result = nullptr;
+        w->result_destroy = nullptr;
+        unreceived.swap(w->inbox);
+        w->phase = Phase::Done;
+        w->paused = false;
+        push_control_locked(w, lk, std::move(outcome));
+        push_control_locked(w, lk, make_entry(WORKER_EV_FINISHED));
+        w->done_cv.notify_all();
+    }
+    set_live(w, false);
+    discarded_result.release();
+    for (auto &s : unreceived)
+        if (s.destroy) s.destroy(s.value);
+}
+
+}  // namespace qtw
+
+extern "C" {
+
+int worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
+                 void **sent, worker_destroy_fn *sent_destroy) {
+    int rc = check_ctx(ctx);
+    if (rc == WORKER_OK && (sent == nullptr) != (sent_destroy == nullptr)) rc = WORKER_EINVAL;
+    if (rc != WORKER_OK) {
+        if (destroy) destroy(value);
+        return rc;
+    }
+    worker *w = ctx->w;
+    rc = qtw::push_data(w, make_entry(WORKER_EV_YIELDED, value, destroy));
+    if (rc == WORKER_OK && w->progress_total > 0) rc = auto_progress(w);
+    if (rc == WORKER_OK) rc = park_if_paused(w);
+    if (rc != WORKER_OK || !sent) return rc;
+    std::lock_guard<std::mutex> lk(w->mu);
+    if (w->inbox.empty()) return WORKER_OK;
+    *sent = w->inbox.front().value;
+    *sent_destroy = w->inbox.front().destroy;
+    w->inbox.pop_front();
+    return WORKER_RECEIVED;
+}
+
+int worker_abort_requested(worker_ctx *ctx) {
+    int rc = check_ctx(ctx);
+    if (rc != WORKER_OK) return rc;
+    return park_if_paused(ctx->w) == WORKER_ABORTED ? 1 : 0;
+}
+
+int worker_return(worker_ctx *ctx, void *value, worker_destroy_fn destroy) {
+    int rc = check_ctx(ctx);
+    if (rc != WORKER_OK) {
+        if (destroy) destroy(value);
+        return rc;
+    }
+    worker *w = ctx->w;
+    void *old;
+    worker_destroy_fn old_destroy;
+    {
+        std::lock_guard<std::mutex> lk(w->mu);
+        old = w->result;
+        old_destroy = w->result_destroy;
+        w->result = value;
+        w->result_destroy = destroy;
+    }
+    if (old_destroy) old_destroy(old);  // last call wins
+    return WORKER_OK;
+}
+
+int worker_fail(worker_ctx *ctx, int code, const char *fmt, ...) {
+    int rc = check_ctx(ctx);
+    if (rc != WORKER_OK) return rc;
+    va_list ap;
+    va_start(ap, fmt);
+    std::string msg = vformat(fmt, ap);
+    va_end(ap);
+    worker *w = ctx->w;
+    std::lock_guard<std::mutex> lk(w->mu);
+    if (!w->failed) {  // the first failure is the cause; later ones follow from it
+        w->failed = true;
+        w->fail_code = code;
+        w->fail_message = std::move(msg);
+    }
+    return WORKER_OK;
+}
+
+int worker_warn(worker_ctx *ctx, const char *fmt, ...) {
+    int rc = check_ctx(ctx);
+    if (rc != WORKER_OK) return rc;
+    va_list ap;
+    va_start(ap, fmt);
+    std::string msg = vformat(fmt, ap);
+    va_end(ap);
+    return qtw::push_data(ctx->w, text_entry(WORKER_EV_WARNED, std::move(msg)));
+}
+
+int worker_progress(worker_ctx *ctx, long long done, long long total, const char *text) {
+    int rc = check_ctx(ctx);
+    if (rc != WORKER_OK) return rc;
+    if (done < 0 || total < 0) return WORKER_EINVAL;
+    Entry e = text ? text_entry(WORKER_EV_PROGRESS, text) : make_entry(WORKER_EV_PROGRESS);
+    e.done = done;
+    e.total = total;
+    return qtw::push_data(ctx->w, std::move(e));
+}
+
+int worker_emit(worker_ctx *ctx, const char *name, void *value, worker_destroy_fn destroy) {
+    int rc = check_ctx(ctx);
+    if (rc == WORKER_OK && !name) rc = WORKER_EINVAL;
+    if (rc != WORKER_OK) {
+        if (destroy) destroy(value);
+        return rc;
+    }
+    Entry e = text_entry(WORKER_EV_CUSTOM, name);
+    e.value = value;
+    e.destroy = destroy;
+    return qtw::push_data(ctx->w, std::move(e));
+}
+
+}  // extern "C"
