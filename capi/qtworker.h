@@ -157,7 +157,8 @@ QTWORKER_API int  worker_start(worker *w);
    a value, nothing lost). Allowed before start. */
 QTWORKER_API int  worker_send(worker *w, void *value, worker_destroy_fn destroy);
 /* Ask the worker to park at its next worker_yield / worker_abort_requested;
-   PAUSED is emitted when it has. Allowed before start (parks at once). */
+   PAUSED is emitted when it has. Allowed before start (it then parks at its
+   first worker_yield / worker_abort_requested). */
 QTWORKER_API int  worker_pause(worker *w);
 /* Wake a paused worker at once (RESUMED); cancels a pending pause request. */
 QTWORKER_API int  worker_resume(worker *w);

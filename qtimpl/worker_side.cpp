@@ -134,11 +134,13 @@ void run_worker(worker *w) {
         unreceived.swap(w->inbox);
         w->phase = Phase::Done;
         w->paused = false;
+        // Leave the live registry before FINISHED can be delivered and the
+        // worker freed: after this block nothing here touches w.
+        set_live(w, false);
         push_control_locked(w, lk, std::move(outcome));
         push_control_locked(w, lk, make_entry(WORKER_EV_FINISHED));
         w->done_cv.notify_all();
     }
-    set_live(w, false);
     discarded_result.release();
     for (auto &s : unreceived)
         if (s.destroy) s.destroy(s.value);
