@@ -84,7 +84,7 @@ public:
 private:
     // Delivers one batch of w's stream; true if w has more and stays ready.
     bool drain_worker(worker *w) {
-        std::vector<Entry> batch;
+        std::vector<Entry> &batch = w->batch;  // w->delivering keeps it ours
         bool more;
         {
             std::lock_guard<std::mutex> lk(w->mu);
@@ -95,12 +95,10 @@ private:
                 return false;
             }
             size_t n = std::min(w->stream.size(), kBatch);
-            batch.reserve(n);
             size_t freed = 0;
             for (size_t i = 0; i < n; i++) {
-                if (counts_against_capacity(w->stream.front().type)) freed++;
-                batch.push_back(std::move(w->stream.front()));
-                w->stream.pop_front();
+                batch.push_back(w->stream.pop_front());
+                if (counts_against_capacity(batch.back().type)) freed++;
             }
             w->data_entries -= freed;
             if (freed && w->space_waiters) w->space_cv.notify_all();
@@ -113,6 +111,7 @@ private:
             deliver(w, e);
             if (e.type == WORKER_EV_FINISHED) finished = true;
         }
+        batch.clear();
         {
             std::lock_guard<std::mutex> lk(w->mu);
             w->delivering = false;

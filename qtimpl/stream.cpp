@@ -36,41 +36,41 @@ void push_control_locked(worker *w, std::unique_lock<std::mutex> &, Entry &&e) {
 
 // Under LATEST an undelivered yield (or progress) is replaced by the newer
 // one; the old entry is moved out so it is destroyed outside the lock.
-static bool take_stale_locked(worker *w, worker_event_type t, Entry &stale) {
-    for (auto it = w->stream.rbegin(); it != w->stream.rend(); ++it) {
-        if (it->type != t) continue;
-        stale = std::move(*it);
-        w->stream.erase(std::next(it).base());
+static bool take_stale_locked(worker *w, worker_event_type t, Entry *stale) {
+    for (size_t i = w->stream.size(); i-- > 0;) {
+        if (w->stream.at(i).type != t) continue;
+        *stale = w->stream.take(i);
         w->data_entries--;
         return true;
     }
     return false;
 }
 
+int push_data_locked(worker *w, std::unique_lock<std::mutex> &lk, Entry &e, Entry *stale) {
+    if (w->policy == WORKER_LATEST && coalesces(e.type) && take_stale_locked(w, e.type, stale) &&
+        e.type == WORKER_EV_YIELDED)
+        w->dropped.fetch_add(1);
+    while (!w->abort_requested && w->policy != WORKER_QUEUE &&
+           w->data_entries >= w->capacity && w->home_waiters == 0) {
+        w->space_waiters++;
+        w->space_cv.wait(lk);
+        w->space_waiters--;
+    }
+    // After quit, yields are refused (the producer should return) but a
+    // warning, progress or custom event still reaches the GUI, unblocked.
+    if (w->abort_requested && e.type == WORKER_EV_YIELDED) return WORKER_ABORTED;
+    append_locked(w, std::move(e));
+    return WORKER_OK;
+}
+
 int push_data(worker *w, Entry &&e) {
-    Entry stale(WORKER_EV_YIELDED);
-    bool have_stale = false;
-    int rc = WORKER_OK;
+    Entry stale;
+    int rc;
     {
         std::unique_lock<std::mutex> lk(w->mu);
-        if (w->policy == WORKER_LATEST && coalesces(e.type)) {
-            have_stale = take_stale_locked(w, e.type, stale);
-            if (have_stale && e.type == WORKER_EV_YIELDED) w->dropped.fetch_add(1);
-        }
-        while (!w->abort_requested && w->policy != WORKER_QUEUE &&
-               w->data_entries >= w->capacity && w->home_waiters == 0) {
-            w->space_waiters++;
-            w->space_cv.wait(lk);
-            w->space_waiters--;
-        }
-        // After quit, yields are refused (the producer should return) but a
-        // warning, progress or custom event still reaches the GUI, unblocked.
-        if (w->abort_requested && e.type == WORKER_EV_YIELDED)
-            rc = WORKER_ABORTED;
-        else
-            append_locked(w, std::move(e));
+        rc = push_data_locked(w, lk, e, &stale);
     }
-    if (have_stale) stale.release();
+    stale.release();
     if (rc != WORKER_OK) e.release();
     return rc;
 }

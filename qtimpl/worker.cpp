@@ -87,7 +87,7 @@ void request_resume(worker *w) {
 worker::~worker() {
     if (!arg_consumed && arg_destroy) arg_destroy(arg);
     for (auto &s : inbox) destroy_value(s.value, s.destroy);
-    for (auto &e : stream) e.release();
+    stream.for_each([](qtw::Entry &e) { e.release(); });
     destroy_value(result, result_destroy);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "qtworker.h"
+#include "ring.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -21,6 +22,23 @@ class Dispatcher;
 // One entry of a worker's ordered event stream.
 struct Entry {
     explicit Entry(worker_event_type t = WORKER_EV_YIELDED) : type(t) {}
+    // Moving hands the payload over: the source no longer owns it.
+    Entry(Entry &&o) noexcept { *this = std::move(o); }
+    Entry &operator=(Entry &&o) noexcept {
+        type = o.type;
+        value = o.value;
+        destroy = o.destroy;
+        code = o.code;
+        done = o.done;
+        total = o.total;
+        text = std::move(o.text);
+        has_text = o.has_text;
+        o.value = nullptr;
+        o.destroy = nullptr;
+        return *this;
+    }
+    Entry(const Entry &) = delete;
+    Entry &operator=(const Entry &) = delete;
     worker_event_type type;
     void *value = nullptr;
     worker_destroy_fn destroy = nullptr;
@@ -90,7 +108,7 @@ struct worker {
     std::string fail_message;
     void *result = nullptr;
     worker_destroy_fn result_destroy = nullptr;
-    std::deque<qtw::Entry> stream;
+    qtw::Ring<qtw::Entry> stream;
     size_t data_entries = 0;        // entries counted against capacity
     size_t space_waiters = 0;
     int home_waiters = 0;           // worker_await callers on the home thread
@@ -111,6 +129,7 @@ struct worker {
     qtw::Dispatcher *dispatcher = nullptr;
     bool delivering = false;        // guarded by mu: a batch is being delivered
     bool requeue_after_delivery = false;
+    std::vector<qtw::Entry> batch;  // reused: no allocation per delivery
     std::shared_ptr<std::vector<std::shared_ptr<qtw::Connection>>> snapshot;
     unsigned snapshot_version = ~0u;
 
@@ -130,6 +149,9 @@ void register_worker(worker *w);
 // entries) or a control entry (never waits, never dropped).
 bool counts_against_capacity(worker_event_type t);
 int push_data(worker *w, Entry &&e);
+// The same with mu held; a value LATEST replaced goes to *stale (destroy it
+// after unlocking), a refused entry stays in e.
+int push_data_locked(worker *w, std::unique_lock<std::mutex> &lk, Entry &e, Entry *stale);
 void push_control_locked(worker *w, std::unique_lock<std::mutex> &lk, Entry &&e);
 
 // Thread pool.

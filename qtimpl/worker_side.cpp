@@ -48,8 +48,7 @@ Entry text_entry(worker_event_type type, std::string text) {
 
 // Parks while a pause is requested; PAUSED / RESUMED enter the stream in
 // order with the worker's other events. Returns ABORTED once quit was asked.
-int park_if_paused(worker *w) {
-    std::unique_lock<std::mutex> lk(w->mu);
+int park_locked(worker *w, std::unique_lock<std::mutex> &lk) {
     while (w->pause_requested && !w->abort_requested) {
         if (!w->paused) {
             w->paused = true;
@@ -65,20 +64,15 @@ int park_if_paused(worker *w) {
 }
 
 // napari's progress={'total': N}: one step per yield, indeterminate past N.
-int auto_progress(worker *w) {
-    long long done;
-    {
-        std::lock_guard<std::mutex> lk(w->mu);
-        done = ++w->yields;
-    }
+Entry auto_progress_locked(worker *w) {
     Entry e(WORKER_EV_PROGRESS);
-    e.done = done;
-    e.total = done > w->progress_total ? 0 : w->progress_total;
+    e.done = ++w->yields;
+    e.total = e.done > w->progress_total ? 0 : w->progress_total;
     if (w->has_progress_desc) {
         e.text = w->progress_desc;
         e.has_text = true;
     }
-    return qtw::push_data(w, std::move(e));
+    return e;
 }
 
 }  // namespace
@@ -152,29 +146,43 @@ extern "C" {
 
 int worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
                  void **sent, worker_destroy_fn *sent_destroy) {
+    Entry e = make_entry(WORKER_EV_YIELDED, value, destroy);
     int rc = check_ctx(ctx);
     if (rc == WORKER_OK && (sent == nullptr) != (sent_destroy == nullptr)) rc = WORKER_EINVAL;
     if (rc != WORKER_OK) {
-        if (destroy) destroy(value);
+        e.release();
         return rc;
     }
     worker *w = ctx->w;
-    rc = qtw::push_data(w, make_entry(WORKER_EV_YIELDED, value, destroy));
-    if (rc == WORKER_OK && w->progress_total > 0) rc = auto_progress(w);
-    if (rc == WORKER_OK) rc = park_if_paused(w);
-    if (rc != WORKER_OK || !sent) return rc;
-    std::lock_guard<std::mutex> lk(w->mu);
-    if (w->inbox.empty()) return WORKER_OK;
-    *sent = w->inbox.front().value;
-    *sent_destroy = w->inbox.front().destroy;
-    w->inbox.pop_front();
-    return WORKER_RECEIVED;
+    Entry stale, stale_progress, progress;
+    {
+        // One critical section per yield: push, progress, pause, receive.
+        std::unique_lock<std::mutex> lk(w->mu);
+        rc = qtw::push_data_locked(w, lk, e, &stale);
+        if (rc == WORKER_OK && w->progress_total > 0) {
+            progress = auto_progress_locked(w);
+            rc = qtw::push_data_locked(w, lk, progress, &stale_progress);
+        }
+        if (rc == WORKER_OK) rc = park_locked(w, lk);
+        if (rc == WORKER_OK && sent && !w->inbox.empty()) {
+            *sent = w->inbox.front().value;
+            *sent_destroy = w->inbox.front().destroy;
+            w->inbox.pop_front();
+            rc = WORKER_RECEIVED;
+        }
+    }
+    // Whatever was not handed to the stream is destroyed here, unlocked.
+    e.release();
+    stale.release();
+    stale_progress.release();
+    return rc;
 }
 
 int worker_abort_requested(worker_ctx *ctx) {
     int rc = check_ctx(ctx);
     if (rc != WORKER_OK) return rc;
-    return park_if_paused(ctx->w) == WORKER_ABORTED ? 1 : 0;
+    std::unique_lock<std::mutex> lk(ctx->w->mu);
+    return park_locked(ctx->w, lk) == WORKER_ABORTED ? 1 : 0;
 }
 
 int worker_return(worker_ctx *ctx, void *value, worker_destroy_fn destroy) {
