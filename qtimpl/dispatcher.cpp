@@ -19,7 +19,7 @@ namespace qtw {
 namespace {
 
 const QEvent::Type kWakeEvent = QEvent::Type(QEvent::User + 0x5157);
-constexpr size_t kBatch = 256;                         // entries per worker per round
+constexpr size_t kQuota = 512;  // entries per worker per round-robin turn
 constexpr auto kTurnBudget = std::chrono::milliseconds(8);  // then yield to the loop
 
 struct EventBox {
@@ -53,7 +53,7 @@ public:
 
     // Delivers until nothing is ready or the budget is spent.
     void drain(std::chrono::steady_clock::duration budget) {
-        auto deadline = std::chrono::steady_clock::now() + budget;
+        Budget clock(budget);
         {
             std::lock_guard<std::mutex> lk(mu);
             wake_posted = false;
@@ -63,16 +63,17 @@ public:
             {
                 std::lock_guard<std::mutex> lk(mu);
                 if (ready.empty()) return;
-                if (std::chrono::steady_clock::now() >= deadline) break;
+                if (clock.spent()) break;
                 w = ready.front();
                 ready.pop_front();
             }
-            if (drain_worker(w)) {
+            if (drain_worker(w, clock)) {
                 std::lock_guard<std::mutex> lk(mu);
-                ready.push_back(w);
+                ready.push_back(w);  // round-robin: an endless flood starves nobody
             }
         }
-        // Budget spent with work left: continue on the next loop turn.
+        // Budget spent with work left: timers, paint and input run first,
+        // then the next loop turn continues.
         {
             std::lock_guard<std::mutex> lk(mu);
             if (wake_posted) return;
@@ -82,39 +83,66 @@ public:
     }
 
 private:
-    // Delivers one batch of w's stream; true if w has more and stays ready.
-    bool drain_worker(worker *w) {
-        std::vector<Entry> &batch = w->batch;  // w->delivering keeps it ours
-        bool more;
+    // Reads the clock every `stride` entries: stride grows while entries are
+    // cheap (the clock would dominate at 10 M values/s) and shrinks to 1 when
+    // callbacks are slow, so a batch never overruns the budget by much.
+    class Budget {
+    public:
+        explicit Budget(std::chrono::steady_clock::duration d)
+            : last_(std::chrono::steady_clock::now()), deadline_(last_ + d) {}
+        bool spent() { return std::chrono::steady_clock::now() >= deadline_; }
+        bool tick() {
+            if (++since_ < stride_) return false;
+            auto now = std::chrono::steady_clock::now();
+            if (now - last_ < std::chrono::microseconds(100))
+                stride_ = std::min<size_t>(stride_ * 2, 256);
+            else
+                stride_ = std::max<size_t>(stride_ / 2, 1);
+            since_ = 0;
+            last_ = now;
+            return now >= deadline_;
+        }
+
+    private:
+        std::chrono::steady_clock::time_point last_, deadline_;
+        size_t stride_ = 1, since_ = 0;
+    };
+
+    // Delivers part of w's stream; true if w has more and stays ready.
+    // The stream is swapped out whole (O(1) under the lock) into w->batch, so
+    // the producer keeps filling while the GUI delivers; capacity counts both.
+    bool drain_worker(worker *w, Budget &clock) {
+        Ring<Entry> &batch = w->batch;  // home thread only, w->delivering guards it
         {
             std::lock_guard<std::mutex> lk(w->mu);
             if (w->delivering) {
-                // A callback is re-entering the loop: delivering here would
+                // A callback re-entered the loop: delivering here would
                 // overtake its batch. The outer drain requeues w when done.
                 w->requeue_after_delivery = true;
                 return false;
             }
-            size_t n = std::min(w->stream.size(), kBatch);
-            size_t freed = 0;
-            for (size_t i = 0; i < n; i++) {
-                batch.push_back(w->stream.pop_front());
-                if (counts_against_capacity(batch.back().type)) freed++;
-            }
-            w->data_entries -= freed;
-            if (freed && w->space_waiters) w->space_cv.notify_all();
-            more = !w->stream.empty();
-            if (!more) w->scheduled = false;
+            if (batch.empty()) batch.swap(w->stream);
             w->delivering = true;
         }
+        size_t freed = 0, n = 0;
         bool finished = false;
-        for (Entry &e : batch) {
-            deliver(w, e);
+        while (!batch.empty() && n++ < kQuota) {
+            Entry e = batch.pop_front();
+            if (counts_against_capacity(e.type)) freed++;
             if (e.type == WORKER_EV_FINISHED) finished = true;
+            deliver(w, e);
+            if (clock.tick()) break;
         }
-        batch.clear();
+        bool more;
         {
             std::lock_guard<std::mutex> lk(w->mu);
             w->delivering = false;
+            w->data_entries -= freed;
+            // Wake a producer waiting at capacity only once half is free:
+            // one wakeup per half-capacity, not one per value.
+            if (w->space_waiters && w->data_entries <= w->capacity / 2) w->space_cv.notify_all();
+            more = !batch.empty() || !w->stream.empty();
+            if (!more) w->scheduled = false;
             if (w->requeue_after_delivery) {
                 w->requeue_after_delivery = false;
                 more = more || w->scheduled;

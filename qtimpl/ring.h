@@ -37,6 +37,12 @@ public:
         return v;
     }
 
+    void swap(Ring &o) noexcept {
+        buf_.swap(o.buf_);
+        std::swap(head_, o.head_);
+        std::swap(size_, o.size_);
+    }
+
     template <typename F>
     void for_each(F &&f) {
         for (size_t i = 0; i < size_; i++) f(at(i));

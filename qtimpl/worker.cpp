@@ -88,6 +88,7 @@ worker::~worker() {
     if (!arg_consumed && arg_destroy) arg_destroy(arg);
     for (auto &s : inbox) destroy_value(s.value, s.destroy);
     stream.for_each([](qtw::Entry &e) { e.release(); });
+    batch.for_each([](qtw::Entry &e) { e.release(); });
     destroy_value(result, result_destroy);
 }
 

@@ -129,7 +129,7 @@ struct worker {
     qtw::Dispatcher *dispatcher = nullptr;
     bool delivering = false;        // guarded by mu: a batch is being delivered
     bool requeue_after_delivery = false;
-    std::vector<qtw::Entry> batch;  // reused: no allocation per delivery
+    qtw::Ring<qtw::Entry> batch;    // being delivered; swapped with stream
     std::shared_ptr<std::vector<std::shared_ptr<qtw::Connection>>> snapshot;
     unsigned snapshot_version = ~0u;
 
