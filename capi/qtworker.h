@@ -166,7 +166,9 @@ QTWORKER_API int  worker_resume(worker *w);
 QTWORKER_API int  worker_toggle_pause(worker *w);
 /* Ask the worker to stop: worker_yield and worker_abort_requested report it,
    a parked or BLOCK-waiting worker wakes at once. The outcome is ABORTED
-   (never RETURNED); a worker_fail still gives ERRORED. Before start: OK, and
+   (never RETURNED); a worker_fail still gives ERRORED. Yields (and progress)
+   not yet delivered are destroyed instead of delivered; warnings and custom
+   events still arrive. Before start: OK, and
    a later start gives STARTED, ABORTED, FINISHED without running fn. */
 QTWORKER_API int  worker_quit(worker *w);
 /* 1 while started and its function has not returned; 0 otherwise. */

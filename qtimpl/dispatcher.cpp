@@ -130,7 +130,11 @@ private:
             Entry e = batch.pop_front();
             if (counts_against_capacity(e.type)) freed++;
             if (e.type == WORKER_EV_FINISHED) finished = true;
-            deliver(w, e);
+            if (w->abort_requested.load(std::memory_order_relaxed) &&
+                (e.type == WORKER_EV_YIELDED || e.type == WORKER_EV_PROGRESS))
+                e.release();  // quit: undelivered values are destroyed, not shown
+            else
+                deliver(w, e);
             if (clock.tick()) break;
         }
         bool more;

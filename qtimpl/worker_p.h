@@ -101,7 +101,7 @@ struct worker {
     qtw::Phase phase = qtw::Phase::Created;
     bool pause_requested = false;
     bool paused = false;
-    bool abort_requested = false;
+    std::atomic<bool> abort_requested{false};  // also read unlocked by the dispatcher
     bool failed = false;
     bool arg_consumed = false;
     int fail_code = 0;

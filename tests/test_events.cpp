@@ -39,7 +39,9 @@ public:
     void close() {
         if (!w) return;
         worker_quit(w);
-        if (started_) EXPECT_TRUE(wait_done()) << "worker never finished";
+        if (started_) {
+            EXPECT_TRUE(wait_done()) << "worker never finished";
+        }
         worker_unref(w);
         w = nullptr;
     }
@@ -357,7 +359,9 @@ void sub_cb(worker_event *ev, void *ud) {
     auto *s = static_cast<Sub *>(ud);
     s->calls++;
     s->thread = std::this_thread::get_id();
-    if (s->calls == s->limit) EXPECT_EQ(worker_disconnect(ev->source, s->id), WORKER_OK);
+    if (s->calls == s->limit) {
+        EXPECT_EQ(worker_disconnect(ev->source, s->id), WORKER_OK);
+    }
 }
 
 void sub_destroy(void *ud) { static_cast<Sub *>(ud)->destroyed++; }
