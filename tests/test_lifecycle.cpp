@@ -31,10 +31,14 @@ void count_to(worker_ctx *ctx, void *arg) {
 
 void returns_7(worker_ctx *ctx, void *) { worker_return(ctx, payload(7), payload_free); }
 
-// Ignores quit until *arg (an atomic<bool>) becomes true: a busy worker.
+// A busy worker that ignores quit until released.
+struct Busy {
+    std::atomic<bool> entered{false}, release{false};
+};
 void busy_until(worker_ctx *, void *arg) {
-    auto *release = static_cast<std::atomic<bool> *>(arg);
-    while (!release->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    auto *b = static_cast<Busy *>(arg);
+    b->entered = true;
+    while (!b->release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 // Waits (without pumping the event loop) until pred() or timeout.
@@ -416,17 +420,19 @@ TEST(Lifecycle, QuitAllAndAwaitAllStopGenerators) {
 
 // A worker that ignores quit: await_all gives up within its bound.
 TEST(Lifecycle, AwaitAllTimesOutOnBusyWorker) {
-    std::atomic<bool> release{false};
-    worker *w = worker_create(busy_until, &release, nullptr, nullptr);
+    Busy busy;
+    worker *w = worker_create(busy_until, &busy, nullptr, nullptr);
     Recorder r(w);
     ASSERT_EQ(worker_start(w), WORKER_OK);
+    // Quit before the function ran would skip it: wait until it is inside.
+    ASSERT_TRUE(spin_until([&] { return busy.entered.load(); }));
     EXPECT_EQ(worker_quit_all(), 1);
     auto t0 = clk::now();
     EXPECT_EQ(worker_await_all(200), WORKER_ETIMEDOUT);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clk::now() - t0).count();
     EXPECT_LT(ms, 5000) << "await_all overran its 200 ms bound";
     EXPECT_EQ(worker_is_running(w), 1);
-    release = true;
+    busy.release = true;
     EXPECT_EQ(worker_await_all(10000), WORKER_OK);
     ASSERT_TRUE(r.wait_finished());
     EXPECT_EQ(outcome(r), WORKER_EV_ABORTED);

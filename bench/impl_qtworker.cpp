@@ -1,0 +1,85 @@
+// qtworker through its public C API only.
+#include "impls.h"
+
+#include <qtworker.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace bench {
+namespace {
+
+class QtwProducer final : public Producer {
+public:
+    explicit QtwProducer(worker_ctx *ctx) : ctx_(ctx) {}
+    bool emit(void *v, destroy_fn d) override {
+        return worker_yield(ctx_, v, d, nullptr, nullptr) != WORKER_ABORTED;
+    }
+
+private:
+    worker_ctx *ctx_;
+};
+
+void run_body(worker_ctx *ctx, void *arg) {
+    QtwProducer p(ctx);
+    (*static_cast<Body *>(arg))(p);
+}
+
+void delete_body(void *arg) { delete static_cast<Body *>(arg); }
+
+Hooks &hooks(void *ud) { return *static_cast<Hooks *>(ud); }
+void on_yielded(worker_event *ev, void *ud) { hooks(ud).value(ev->value); }
+void on_started(worker_event *, void *ud) { hooks(ud).started(); }
+void on_paused(worker_event *, void *ud) { hooks(ud).paused(); }
+void on_finished(worker_event *, void *ud) { hooks(ud).finished(); }
+
+class QtwJob final : public Job {
+public:
+    explicit QtwJob(worker *w) : w_(w) {}
+    ~QtwJob() override { worker_unref(w_); }
+    void pause() override { worker_pause(w_); }
+    void resume() override { worker_resume(w_); }
+    void quit() override { worker_quit(w_); }
+
+private:
+    worker *w_;
+};
+
+class QtwImpl final : public Impl {
+public:
+    explicit QtwImpl(worker_policy policy) : policy_(policy) {}
+    std::unique_ptr<Job> start(Body body, Hooks *h) override {
+        worker_options o;
+        worker_options_init(&o);
+        o.policy = policy_;
+        worker *w = worker_create(run_body, new Body(std::move(body)), delete_body, &o);
+        if (!w) {
+            std::fprintf(stderr, "worker_create: %s\n", worker_strerror(worker_last_error()));
+            std::exit(2);
+        }
+        worker_connect(w, WORKER_EV_YIELDED, on_yielded, h, nullptr);
+        worker_connect(w, WORKER_EV_STARTED, on_started, h, nullptr);
+        worker_connect(w, WORKER_EV_PAUSED, on_paused, h, nullptr);
+        worker_connect(w, WORKER_EV_FINISHED, on_finished, h, nullptr);
+        int rc = worker_start(w);
+        if (rc != WORKER_OK) {
+            std::fprintf(stderr, "worker_start: %s\n", worker_strerror(rc));
+            std::exit(2);
+        }
+        return std::make_unique<QtwJob>(w);
+    }
+
+private:
+    worker_policy policy_;
+};
+
+}  // namespace
+
+std::unique_ptr<Impl> make_qtworker_impl(const std::string &name) {
+    if (name == "qtworker-block") return std::make_unique<QtwImpl>(WORKER_BLOCK);
+    if (name == "qtworker-queue") return std::make_unique<QtwImpl>(WORKER_QUEUE);
+    if (name == "qtworker-latest") return std::make_unique<QtwImpl>(WORKER_LATEST);
+    return nullptr;
+}
+
+}  // namespace bench

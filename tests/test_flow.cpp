@@ -1,0 +1,376 @@
+// Flow control: pause / resume / toggle, quit (and what the outcome is after
+// it), worker_abort_requested, quit waking parked and BLOCK-waiting workers.
+#include "harness.h"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+
+using namespace th;
+
+namespace {
+
+using Body = std::function<void(worker_ctx *)>;
+using Types = std::vector<worker_event_type>;
+
+void nap(int ms = 1) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// Waits (without pumping) up to 10 s for flag; used on both sides so that a
+// failed test never leaves a body spinning forever.
+bool spin_until(const std::atomic<bool> &flag) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!flag && std::chrono::steady_clock::now() < end) nap();
+    return flag.load();
+}
+
+// A worker running a lambda, with a Recorder. close() (also run by the
+// destructor, e.g. after an early ASSERT return) quits it, waits for FINISHED
+// and drops the reference, so neither the body nor a callback outlives the
+// test's locals.
+class Job {
+public:
+    explicit Job(Body body, const worker_options *o = nullptr) {
+        w = worker_create(&Job::run, new Body(std::move(body)), &Job::free_body, o);
+        if (w) rec = std::make_unique<Recorder>(w);
+    }
+    ~Job() { close(); }
+    Job(const Job &) = delete;
+    Job &operator=(const Job &) = delete;
+
+    int start() {
+        started_ = true;
+        return worker_start(w);
+    }
+    void close() {
+        if (!w) return;
+        worker_quit(w);
+        if (started_) {
+            EXPECT_TRUE(rec->wait_finished()) << "worker never finished";
+        }
+        worker_unref(w);
+        w = nullptr;
+    }
+    bool saw(worker_event_type t) const { return rec->count(t) > 0; }
+    bool wait_for(worker_event_type t) { return pump_until([&] { return saw(t); }); }
+    worker_event_type outcome() const {
+        const auto &ev = rec->events();
+        return ev.size() >= 2 ? ev[ev.size() - 2].type : WORKER_EV_STARTED;
+    }
+
+    worker *w = nullptr;
+    std::unique_ptr<Recorder> rec;
+
+private:
+    static void run(worker_ctx *ctx, void *body) { (*static_cast<Body *>(body))(ctx); }
+    static void free_body(void *body) { delete static_cast<Body *>(body); }
+    bool started_ = false;
+};
+
+// What a generator body saw: how many yields it issued, and the status that
+// made it stop.
+struct Gen {
+    std::atomic<int> issued{0};
+    std::atomic<int> stop_rc{WORKER_OK};
+};
+
+// Yields 0, 1, 2, ... (1 ms apart) until worker_yield reports anything but OK.
+Body counting_gen(Gen &g) {
+    return [&g](worker_ctx *ctx) {
+        for (int i = 0;; i++) {
+            g.issued++;
+            int rc = worker_yield(ctx, payload(i), payload_free, nullptr, nullptr);
+            if (rc != WORKER_OK) {
+                g.stop_rc = rc;
+                return;
+            }
+            nap();
+        }
+    };
+}
+
+// Index of the first event of type t at or after `from`, or -1.
+int index_of(const Recorder &r, worker_event_type t, size_t from = 0) {
+    const auto &ev = r.events();
+    for (size_t i = from; i < ev.size(); i++)
+        if (ev[i].type == t) return (int)i;
+    return -1;
+}
+
+// Pumps ~100 ms and checks that nothing was yielded meanwhile.
+void expect_no_yields_while_pumping(const Job &j, const Gen &g) {
+    int delivered = j.rec->count(WORKER_EV_YIELDED), issued = g.issued.load();
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    while (std::chrono::steady_clock::now() < until) worker_app_process_events(5);
+    EXPECT_EQ(j.rec->count(WORKER_EV_YIELDED), delivered);
+    EXPECT_EQ(g.issued.load(), issued);
+    EXPECT_EQ(worker_is_paused(j.w), 1);
+}
+
+// Values 0..n-1 in order, nothing lost or repeated.
+void expect_consecutive(const std::vector<int> &v) {
+    for (size_t i = 0; i < v.size(); i++) ASSERT_EQ(v[i], (int)i) << "at " << i;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ pause, resume
+
+TEST(Pause, ParksResumesAndKeepsOrder) {
+    reset_payloads();
+    Gen g;
+    Job j(counting_gen(g));
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= 3; }));
+    ASSERT_EQ(worker_pause(j.w), WORKER_OK);
+    ASSERT_TRUE(j.wait_for(WORKER_EV_PAUSED));
+    EXPECT_EQ(worker_is_paused(j.w), 1);
+    // Every value yielded before parking arrived, and before PAUSED.
+    int paused_at = index_of(*j.rec, WORKER_EV_PAUSED);
+    EXPECT_EQ(paused_at, (int)j.rec->events().size() - 1);
+    EXPECT_EQ(j.rec->count(WORKER_EV_YIELDED), g.issued.load());
+    expect_no_yields_while_pumping(j, g);
+
+    int before = j.rec->count(WORKER_EV_YIELDED);
+    ASSERT_EQ(worker_resume(j.w), WORKER_OK);
+    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= before + 3; }));
+    EXPECT_EQ(worker_is_paused(j.w), 0);
+    EXPECT_EQ(index_of(*j.rec, WORKER_EV_RESUMED), paused_at + 1);  // no yield in between
+    EXPECT_EQ(j.rec->count(WORKER_EV_PAUSED), 1);
+
+    ASSERT_EQ(worker_quit(j.w), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(j.outcome(), WORKER_EV_ABORTED);
+    expect_consecutive(j.rec->values(WORKER_EV_YIELDED));
+    j.close();
+    EXPECT_EQ(payloads_alive(), 0);
+}
+
+TEST(Pause, TogglePausesThenResumes) {
+    reset_payloads();
+    Gen g;
+    Job j(counting_gen(g));
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= 2; }));
+    ASSERT_EQ(worker_toggle_pause(j.w), WORKER_OK);
+    ASSERT_TRUE(j.wait_for(WORKER_EV_PAUSED));
+    EXPECT_EQ(worker_is_paused(j.w), 1);
+    expect_no_yields_while_pumping(j, g);
+    int before = j.rec->count(WORKER_EV_YIELDED);
+    ASSERT_EQ(worker_toggle_pause(j.w), WORKER_OK);
+    ASSERT_TRUE(j.wait_for(WORKER_EV_RESUMED));
+    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) > before; }));
+    EXPECT_EQ(worker_is_paused(j.w), 0);
+    j.close();
+    EXPECT_EQ(j.outcome(), WORKER_EV_ABORTED);
+    expect_consecutive(j.rec->values(WORKER_EV_YIELDED));
+    EXPECT_EQ(payloads_alive(), 0);
+}
+
+// Pause before start: the worker parks at its first yield (the header says
+// "parks at once"; either way no second value comes out).
+TEST(Pause, BeforeStartParksAtFirstYield) {
+    reset_payloads();
+    Gen g;
+    Job j(counting_gen(g));
+    ASSERT_EQ(worker_pause(j.w), WORKER_OK);
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(j.wait_for(WORKER_EV_PAUSED));
+    EXPECT_EQ(worker_is_paused(j.w), 1);
+    EXPECT_LE(g.issued.load(), 1);
+    Types t = j.rec->types();
+    EXPECT_TRUE(t == (Types{WORKER_EV_STARTED, WORKER_EV_YIELDED, WORKER_EV_PAUSED}) ||
+                t == (Types{WORKER_EV_STARTED, WORKER_EV_PAUSED}));
+    expect_no_yields_while_pumping(j, g);
+    j.close();
+    EXPECT_EQ(j.outcome(), WORKER_EV_ABORTED);
+    EXPECT_EQ(payloads_alive(), 0);
+}
+
+// ---------------------------------------------------------------------- quit
+
+namespace {
+
+// Yields until quit, then runs `after` (the cleanup a plugin might do).
+Body yield_until_quit(Gen &g, std::function<void(worker_ctx *)> after) {
+    return [&g, after](worker_ctx *ctx) {
+        counting_gen(g)(ctx);
+        after(ctx);
+    };
+}
+
+}  // namespace
+
+// napari #2796: a quit worker must not report RETURNED, even if it returns a
+// value after seeing ABORTED.
+TEST(Quit, GeneratorSeesAbortedOutcomeNeverReturned) {
+    reset_payloads();
+    Gen g;
+    Job j(yield_until_quit(g, [](worker_ctx *ctx) {
+        worker_return(ctx, payload(99), payload_free);
+    }));
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= 3; }));
+    ASSERT_EQ(worker_quit(j.w), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(g.stop_rc.load(), WORKER_ABORTED);
+    EXPECT_EQ(j.outcome(), WORKER_EV_ABORTED);
+    EXPECT_EQ(j.rec->count(WORKER_EV_RETURNED), 0);
+    j.close();
+    EXPECT_EQ(payloads_alive(), 0);  // the hidden result and refused yield freed
+}
+
+TEST(Quit, FailAfterQuitIsErrored) {
+    reset_payloads();
+    Gen g;
+    Job j(yield_until_quit(g, [](worker_ctx *ctx) {
+        worker_fail(ctx, 9, "cleanup failed: %d", 3);
+    }));
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= 1; }));
+    ASSERT_EQ(worker_quit(j.w), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
+    ASSERT_EQ(j.outcome(), WORKER_EV_ERRORED);
+    EXPECT_EQ(j.rec->events()[j.rec->events().size() - 2].code, 9);
+    EXPECT_EQ(j.rec->events()[j.rec->events().size() - 2].message, "cleanup failed: 3");
+    EXPECT_EQ(j.rec->count(WORKER_EV_ABORTED), 0);
+    j.close();
+    EXPECT_EQ(payloads_alive(), 0);
+}
+
+// ---------------------------------------------------- worker_abort_requested
+
+namespace {
+
+// A loop that never yields, only polls worker_abort_requested.
+Body polling_loop(std::atomic<int> &iterations) {
+    return [&iterations](worker_ctx *ctx) {
+        while (worker_abort_requested(ctx) == 0) {
+            iterations++;
+            nap();
+        }
+    };
+}
+
+}  // namespace
+
+TEST(AbortRequested, PollingLoopStopsOnQuit) {
+    std::atomic<int> iterations{0};
+    Job j(polling_loop(iterations));
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(pump_until([&] { return iterations.load() >= 3; }));
+    ASSERT_EQ(worker_quit(j.w), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_ABORTED, WORKER_EV_FINISHED}));
+}
+
+TEST(AbortRequested, ParksWhenPauseRequested) {
+    std::atomic<int> iterations{0};
+    Job j(polling_loop(iterations));
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(pump_until([&] { return iterations.load() >= 3; }));
+    ASSERT_EQ(worker_pause(j.w), WORKER_OK);
+    ASSERT_TRUE(j.wait_for(WORKER_EV_PAUSED));
+    EXPECT_EQ(worker_is_paused(j.w), 1);
+    int parked = iterations.load();
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    while (std::chrono::steady_clock::now() < until) worker_app_process_events(5);
+    EXPECT_EQ(iterations.load(), parked);
+    ASSERT_EQ(worker_resume(j.w), WORKER_OK);
+    ASSERT_TRUE(j.wait_for(WORKER_EV_RESUMED));
+    ASSERT_TRUE(pump_until([&] { return iterations.load() > parked; }));
+    ASSERT_EQ(worker_quit(j.w), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_PAUSED, WORKER_EV_RESUMED,
+                                     WORKER_EV_ABORTED, WORKER_EV_FINISHED}));
+}
+
+// ------------------------------------------------------ quit wakes a waiter
+
+TEST(Quit, WakesPausedWorkerAtOnce) {
+    reset_payloads();
+    Gen g;
+    Job j(counting_gen(g));
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= 1; }));
+    ASSERT_EQ(worker_pause(j.w), WORKER_OK);
+    ASSERT_TRUE(j.wait_for(WORKER_EV_PAUSED));
+    int issued = g.issued.load();
+    ASSERT_EQ(worker_quit(j.w), WORKER_OK);
+    // Generous bound: a parked worker that did not wake would hang here.
+    EXPECT_EQ(worker_await(j.w, 10000), WORKER_OK);
+    EXPECT_EQ(g.stop_rc.load(), WORKER_ABORTED);
+    EXPECT_EQ(g.issued.load(), issued);  // the parked yield returned ABORTED
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(j.outcome(), WORKER_EV_ABORTED);
+    EXPECT_EQ(j.rec->count(WORKER_EV_YIELDED), issued);
+    j.close();
+    EXPECT_EQ(payloads_alive(), 0);
+}
+
+// Capacity 1 and a GUI that does not pump: the second yield waits for room.
+// Quit must wake it. Waits without worker_await, which on the home thread
+// would itself let the producer through.
+TEST(Quit, WakesBlockWorkerWaitingAtCapacity) {
+    reset_payloads();
+    worker_options o;
+    worker_options_init(&o);
+    o.capacity = 1;
+    std::atomic<bool> running{false}, go{false}, at_second{false}, past_second{false};
+    std::atomic<int> rc1{WORKER_OK}, rc2{WORKER_OK};
+    Job j([&](worker_ctx *ctx) {
+        running = true;
+        spin_until(go);
+        rc1 = worker_yield(ctx, payload(0), payload_free, nullptr, nullptr);
+        at_second = true;
+        rc2 = worker_yield(ctx, payload(1), payload_free, nullptr, nullptr);
+        past_second = true;
+    }, &o);
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(pump_until([&] { return running.load(); }));
+    go = true;  // from here on the GUI does not pump until quit
+    ASSERT_TRUE(spin_until(at_second));
+    nap(100);
+    ASSERT_FALSE(past_second.load()) << "BLOCK at capacity 1 did not wait";
+    ASSERT_EQ(worker_quit(j.w), WORKER_OK);
+    ASSERT_TRUE(spin_until(past_second)) << "quit did not wake the BLOCK wait";
+    EXPECT_EQ(rc1.load(), WORKER_OK);
+    EXPECT_EQ(rc2.load(), WORKER_ABORTED);
+    ASSERT_TRUE(j.rec->wait_finished());
+    // Value 0 was still undelivered at quit: destroyed, not shown (header).
+    EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_ABORTED, WORKER_EV_FINISHED}));
+    j.close();
+    EXPECT_EQ(payloads_alive(), 0);
+}
+
+// ---------------------------------------------- quit before start, mid-run
+
+TEST(Quit, NeverStartedThenStartGivesStartedAbortedFinished) {
+    std::atomic<bool> ran{false};
+    Job j([&](worker_ctx *) { ran = true; });
+    EXPECT_EQ(worker_quit(j.w), WORKER_OK);
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_ABORTED, WORKER_EV_FINISHED}));
+    EXPECT_FALSE(ran.load());
+}
+
+// A plain function (no yields, no polling) quit while it runs: it finishes
+// its work, but the outcome is ABORTED and its result is freed, not delivered.
+TEST(Quit, FunctionWorkerQuitMidRunIsAborted) {
+    reset_payloads();
+    std::atomic<bool> running{false}, release{false};
+    Job j([&](worker_ctx *ctx) {
+        running = true;
+        spin_until(release);
+        worker_return(ctx, payload(1), payload_free);
+    });
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(pump_until([&] { return running.load(); }));
+    ASSERT_EQ(worker_quit(j.w), WORKER_OK);
+    release = true;
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_ABORTED, WORKER_EV_FINISHED}));
+    j.close();
+    EXPECT_EQ(payloads_alive(), 0);
+}
