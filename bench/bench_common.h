@@ -173,9 +173,12 @@ public:
             int64_t t = now_ns();
             int64_t gap = t - last_.exchange(t);
             if (gap > max_.load()) max_.store(gap);
+            if (std::getenv("BENCH_GAPLOG") && gap > 50000000)
+                std::fprintf(stderr, "gap %.1f ms ending at %.3f s\n", gap / 1e6, (t - t0_) / 1e9);
         });
     }
     void start() {
+        t0_ = now_ns();
         last_.store(now_ns());
         max_.store(0);
         timer_.start(16);
@@ -185,6 +188,7 @@ public:
 
 private:
     QTimer timer_;
+    int64_t t0_ = 0;
     std::atomic<int64_t> last_{0}, max_{0};
 };
 

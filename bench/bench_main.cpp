@@ -43,7 +43,7 @@ void warm_up(Impl &impl) {
     bool fin = false;
     h.finished = [&] { fin = true; };
     auto job = impl.start([](Producer &p) {
-        for (int i = 0; i < 1000; i++) p.emit(as_value(i + 1), nullptr);
+        for (int i = 0; i < 1000; i++) p.put(as_value(i + 1), nullptr);
     }, &h);
     pump_until([&] { return fin; }, 10000);
 }
@@ -69,7 +69,7 @@ double throughput_once(Impl &impl, int workers, long long n, long bytes) {
                 void *v;
                 destroy_fn d;
                 make_value(bytes, i, &v, &d);
-                if (!p.emit(v, d)) return;
+                if (!p.put(v, d)) return;
             }
         }, &h));
     pump_until([&] { return fin == workers; }, 120000);
@@ -110,7 +110,7 @@ void mode_latency(Impl &impl, const Args &a) {
         for (int i = 0; i < n; i++) {
             next += 500000;
             sleep_until_ns(next);
-            if (!p.emit(as_value(now_ns()), nullptr)) return;
+            if (!p.put(as_value(now_ns()), nullptr)) return;
         }
     }, &h);
     pump_until([&] { return fin; }, 60000);
@@ -173,7 +173,7 @@ void mode_control(Impl &impl, const Args &a) {
         auto job = impl.start([&](Producer &p) {
             for (int64_t i = 1;; i++) {
                 busy_wait_ns(20000);
-                bool ok = p.emit(as_value(i), nullptr);
+                bool ok = p.put(as_value(i), nullptr);
                 int64_t t = now_ns();
                 int64_t asked = pending.exchange(0);
                 if (asked) resumed.store(t - asked);
@@ -206,18 +206,20 @@ void mode_control(Impl &impl, const Args &a) {
 // A producer that yields flat out until `stop` (or its deadline, or the RSS
 // cap: a backlog must not eat the machine). Returns how many it yielded.
 long long flood(Producer &p, int64_t deadline, const std::atomic<bool> &stop,
-                long rss_cap_kb, std::atomic<bool> &capped) {
+                long rss_cap_kb, std::atomic<bool> &capped, std::atomic<long long> &produced) {
     long long i = 0;
     for (;; i++) {
         if ((i & 1023) == 0) {
             if (now_ns() >= deadline || stop.load()) break;
+            produced.store(i, std::memory_order_relaxed);  // for a watchdog report
             if ((i & 65535) == 0 && rss_now_kb() > rss_cap_kb) {
                 capped = true;
                 break;
             }
         }
-        if (!p.emit(as_value(i + 1), nullptr)) break;
+        if (!p.put(as_value(i + 1), nullptr)) break;
     }
+    produced.store(i);
     return i;
 }
 
@@ -252,7 +254,7 @@ void mode_flood(Impl &impl, const Args &a) {
     t0 = now_ns();
     int64_t deadline = t0 + int64_t(secs * 1e9);
     auto job = impl.start([&](Producer &p) {
-        produced = flood(p, deadline, stop, rss_cap_kb, capped);
+        flood(p, deadline, stop, rss_cap_kb, capped, produced);
     }, &h);
     pump_until([&] { return done; }, int((secs + drain_cap) * 1000) + 5000);
     report(true);
@@ -271,6 +273,7 @@ void mode_starvation(Impl &impl, const Args &a) {
     std::atomic<int> emitted{0}, got{0};
     std::atomic<int64_t> max_delay{0};
     std::atomic<bool> stop{false}, capped{false};
+    std::atomic<long long> flooded{0};
     std::vector<int64_t> delays;  // GUI thread only
     // What the watchdog may report too: atomics only.
     auto summary = [&](bool complete) {
@@ -293,7 +296,7 @@ void mode_starvation(Impl &impl, const Args &a) {
     };
     hb.finished = [&] { b_done = true; };
     auto flooder = impl.start([&](Producer &p) {
-        flood(p, INT64_MAX, stop, rss_cap_kb, capped);
+        flood(p, INT64_MAX, stop, rss_cap_kb, capped, flooded);
     }, &ha);
     auto ticker = impl.start([&](Producer &p) {
         int64_t next = now_ns();
@@ -302,7 +305,7 @@ void mode_starvation(Impl &impl, const Args &a) {
             sleep_until_ns(next);
             stamps[size_t(i)].store(now_ns());
             emitted.store(i + 1);
-            if (!p.emit(as_value(i + 1), nullptr)) return;
+            if (!p.put(as_value(i + 1), nullptr)) return;
         }
     }, &hb);
     {

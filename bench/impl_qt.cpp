@@ -42,7 +42,7 @@ public:
         body_(*this);
         post([h] { h->finished(); });
     }
-    bool emit(void *v, destroy_fn d) override {
+    bool put(void *v, destroy_fn d) override {
         if (quit_.load(std::memory_order_relaxed)) {
             if (d) d(v);
             return false;
@@ -100,7 +100,7 @@ struct Item {
 class PromiseProducer final : public Producer {
 public:
     explicit PromiseProducer(QPromise<Item> &p) : p_(p) {}
-    bool emit(void *v, destroy_fn d) override {
+    bool put(void *v, destroy_fn d) override {
         if (p_.isCanceled() || !p_.addResult(Item{v, d})) {
             if (d) d(v);
             return false;

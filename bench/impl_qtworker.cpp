@@ -12,7 +12,7 @@ namespace {
 class QtwProducer final : public Producer {
 public:
     explicit QtwProducer(worker_ctx *ctx) : ctx_(ctx) {}
-    bool emit(void *v, destroy_fn d) override {
+    bool put(void *v, destroy_fn d) override {
         return worker_yield(ctx_, v, d, nullptr, nullptr) != WORKER_ABORTED;
     }
 

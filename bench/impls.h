@@ -25,7 +25,7 @@ public:
     virtual ~Producer() = default;
     // Delivers v to Hooks::value on the GUI thread (then d(v)), parks here
     // while paused. false once quit was asked: return from the body.
-    virtual bool emit(void *v, destroy_fn d) = 0;
+    virtual bool put(void *v, destroy_fn d) = 0;
 };
 
 using Body = std::function<void(Producer &)>;

@@ -29,6 +29,14 @@
 extern "C" {
 #endif
 
+/* Version of this header; worker_version() gives the library's at run time. */
+#define QTWORKER_VERSION_MAJOR 0
+#define QTWORKER_VERSION_MINOR 1
+#define QTWORKER_VERSION_PATCH 0
+#define QTWORKER_VERSION_HEX ((QTWORKER_VERSION_MAJOR << 16) | \
+                              (QTWORKER_VERSION_MINOR << 8) | QTWORKER_VERSION_PATCH)
+#define QTWORKER_VERSION_STRING "0.1.0"
+
 #if defined(QTWORKER_BUILDING) && defined(__GNUC__)
 #  define QTWORKER_API __attribute__((visibility("default")))
 #else
@@ -49,6 +57,11 @@ enum { WORKER_OK = 0, WORKER_RECEIVED = 1,
        WORKER_ENOMEM = -4, WORKER_ETIMEDOUT = -5,
        WORKER_ABORTED = -6,  /* quit requested: return from your fn    */
        WORKER_ENOAPP = -7 }; /* no QCoreApplication                    */
+
+/* The library's version as QTWORKER_VERSION_HEX / _STRING (compare with the
+   header's macros to detect a mismatched shared library). */
+QTWORKER_API unsigned    worker_version(void);
+QTWORKER_API const char *worker_version_string(void);
 
 /* Static English text for any status code (never NULL). */
 QTWORKER_API const char *worker_strerror(int status);

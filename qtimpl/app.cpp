@@ -10,6 +10,9 @@
 
 extern "C" {
 
+unsigned worker_version(void) { return QTWORKER_VERSION_HEX; }
+const char *worker_version_string(void) { return QTWORKER_VERSION_STRING; }
+
 const char *worker_strerror(int status) {
     switch (status) {
     case WORKER_OK: return "ok";

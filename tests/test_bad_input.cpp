@@ -108,6 +108,11 @@ bool wait_no_pump(const std::function<bool()> &pred, int timeout_ms = 10000) {
 
 void noop_cb(worker_event *, void *) {}
 
+void slow_payload_free(void *p) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    payload_free(p);
+}
+
 }  // namespace
 
 // ----------------------------------------------------------- NULL handles
@@ -365,16 +370,23 @@ TEST(BadInput, WorkerSideBadArguments) {
         },
         nullptr, nullptr, nullptr);
     Recorder r(w);
-    // A sent value must not be consumed by the refused half-pair yields.
-    ASSERT_EQ(worker_send(w, payload(100), payload_free), WORKER_OK);
+    // A refused half-pair yield must not take the sent value (the function
+    // would leak it). Left unreceived, it is destroyed when the worker ends,
+    // which must be before FINISHED: a host frees its state on FINISHED. The
+    // slow destroy only widens the window in which a late destroy shows.
+    long alive_at_finished = -1;
+    r.on(WORKER_EV_FINISHED, [&](worker_event *) { alive_at_finished = payloads_alive(); });
+    ASSERT_EQ(worker_send(w, payload(100), slow_payload_free), WORKER_OK);
     ASSERT_EQ(worker_start(w), WORKER_OK);
     ASSERT_TRUE(r.wait_finished());
     EXPECT_EQ(codes, std::vector<int>(6, WORKER_EINVAL));
     EXPECT_EQ(r.types(), (std::vector<worker_event_type>{
                              WORKER_EV_STARTED, WORKER_EV_RETURNED, WORKER_EV_FINISHED}));
     EXPECT_EQ(r.values(WORKER_EV_RETURNED), std::vector<int>{7});
+    EXPECT_EQ(alive_at_finished, 0) << "the unreceived send was not destroyed before FINISHED";
     worker_unref(w);
     EXPECT_EQ(payloads_alive(), 0) << "refused payloads and the unreceived send destroyed";
+    wait_no_pump([] { return payloads_alive() <= 0; }, 2000);  // keep a late destroy in this test
 }
 
 // ------------------------------------------------ after the function ended

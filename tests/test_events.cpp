@@ -2,7 +2,7 @@
 // value out of an event, and connecting / disconnecting callbacks.
 #include "harness.h"
 
-#include <cstring>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,6 +11,13 @@
 using namespace th;
 
 namespace {
+
+// Every payload destroyed, exactly once: checked at once; then a late one
+// (a library bug) is waited for, so the next test starts from clean counts.
+void expect_payloads_freed() {
+    EXPECT_EQ(payloads_alive(), 0);
+    pump_until([] { return payloads_alive() <= 0; }, 2000);
+}
 
 using Body = std::function<void(worker_ctx *)>;
 
@@ -84,7 +91,7 @@ TEST(Errored, CodeAndFormattedMessageNoReturned) {
     EXPECT_EQ(only(*j.rec, WORKER_EV_ERRORED).code, 7);
     EXPECT_EQ(only(*j.rec, WORKER_EV_ERRORED).message, "bad frame #12");
     j.close();
-    EXPECT_EQ(payloads_alive(), 0);
+    expect_payloads_freed();
 }
 
 TEST(Errored, FirstFailWins) {
@@ -99,18 +106,26 @@ TEST(Errored, FirstFailWins) {
     EXPECT_EQ(only(*j.rec, WORKER_EV_ERRORED).message, "cause");
 }
 
+// A destroy that takes a while (a big buffer, a file to close): the hidden
+// result must still be gone by the time FINISHED is delivered.
+static void slow_free(void *p) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    payload_free(p);
+}
+
 TEST(Errored, FailThenReturnStaysErroredAndResultIsDestroyed) {
     reset_payloads();
     Job j([](worker_ctx *ctx) {
         worker_fail(ctx, 3, "broken");
-        worker_return(ctx, payload(42), payload_free);
+        worker_return(ctx, payload(42), slow_free);
     });
     ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
     EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_ERRORED, WORKER_EV_FINISHED}));
     EXPECT_EQ(only(*j.rec, WORKER_EV_ERRORED).code, 3);
+    EXPECT_EQ(payloads_alive(), 0);  // the hidden result was freed before FINISHED
     j.close();
-    EXPECT_EQ(payloads_alive(), 0);  // the hidden result was freed, once
+    expect_payloads_freed();
 }
 
 // ----------------------------------------------------- default error handler
@@ -198,7 +213,7 @@ TEST(Warned, OrderedWithYieldsLikeSuperqt) {
     EXPECT_EQ(j.rec->values(WORKER_EV_RETURNED), std::vector<int>{4});
     EXPECT_EQ(only(*j.rec, WORKER_EV_WARNED).message, "hey you!");
     j.close();
-    EXPECT_EQ(payloads_alive(), 0);
+    expect_payloads_freed();
 }
 
 // ----------------------------------------------------------------- progress
@@ -251,7 +266,7 @@ TEST(Progress, AutoProgressPerYieldIndeterminatePastTotal) {
     }
     EXPECT_EQ(j.rec->values(WORKER_EV_YIELDED), (std::vector<int>{0, 1, 2, 3, 4}));
     j.close();
-    EXPECT_EQ(payloads_alive(), 0);
+    expect_payloads_freed();
 }
 
 // ------------------------------------------------------------------- custom
@@ -293,7 +308,7 @@ TEST(Custom, NamesValuesFilterAndOrderWithYields) {
     EXPECT_EQ(all.names, (std::vector<std::string>{"a", "b", "a", "a"}));
     EXPECT_EQ(all.values, (std::vector<int>{1, 3, 4, -1}));
     j.close();
-    EXPECT_EQ(payloads_alive(), 0);
+    expect_payloads_freed();
 }
 
 // -------------------------------------------------------- worker_event_take
@@ -338,7 +353,7 @@ TEST(Take, TakerOwnsValueAndLaterCallbacksSeeNull) {
         EXPECT_EQ(*static_cast<int *>(t.taken[i]), (int)i);
         payload_free(t.taken[i]);
     }
-    EXPECT_EQ(payloads_alive(), 0);
+    expect_payloads_freed();
 }
 
 // -------------------------------------------------------- connect/disconnect
@@ -391,7 +406,7 @@ TEST(Connect, DisconnectInsideCallbackStopsFurtherCalls) {
     EXPECT_EQ(j.rec->count(WORKER_EV_YIELDED), 10);  // other connections unaffected
     j.close();
     EXPECT_EQ(s.destroyed, 1);  // not again when the worker is freed
-    EXPECT_EQ(payloads_alive(), 0);
+    expect_payloads_freed();
 }
 
 TEST(Connect, UserDataDestroyedOnceOnDisconnectAndOnceOnFree) {
@@ -413,7 +428,7 @@ TEST(Connect, UserDataDestroyedOnceOnDisconnectAndOnceOnFree) {
     j.close();  // frees the worker: b's user_data goes with it
     EXPECT_EQ(a.destroyed, 1);
     EXPECT_EQ(b.destroyed, 1);
-    EXPECT_EQ(payloads_alive(), 0);
+    expect_payloads_freed();
 }
 
 TEST(Connect, DisconnectBeforeStartIsNeverCalled) {
@@ -428,7 +443,7 @@ TEST(Connect, DisconnectBeforeStartIsNeverCalled) {
     EXPECT_EQ(s.calls, 0);
     j.close();
     EXPECT_EQ(s.destroyed, 1);
-    EXPECT_EQ(payloads_alive(), 0);
+    expect_payloads_freed();
 }
 
 // Connecting from a plain std::thread while the worker runs; the callback
@@ -453,5 +468,5 @@ TEST(Connect, FromAnotherThreadWhileRunning) {
     EXPECT_EQ(s.thread, std::this_thread::get_id());
     j.close();
     EXPECT_EQ(s.destroyed, 1);
-    EXPECT_EQ(payloads_alive(), 0);
+    expect_payloads_freed();
 }

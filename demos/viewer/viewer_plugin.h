@@ -52,6 +52,8 @@ extern "C" {
 typedef struct viewer viewer;                 /* one viewer window; borrowed */
 typedef void (*viewer_destroy_fn)(void *p);   /* same shape as worker_destroy_fn */
 
+/* Codes share qtworker's values where they mean the same, so a plugin may
+   return either kind from viewer_plugin_init. */
 enum {
     VIEWER_OK = 0,
     VIEWER_ADDED = 1,       /* viewer_set_layer: the layer was created       */
@@ -60,7 +62,7 @@ enum {
     VIEWER_ETHREAD = -3,    /* called off the GUI thread: refused            */
     VIEWER_ENOMEM = -4
 };
-/* Static English text for a status code. Any thread. */
+/* Static English text for a viewer (or qtworker) status code. Any thread. */
 const char *viewer_strerror(int status);
 
 /* -------------------------------------------------------------- entry point */

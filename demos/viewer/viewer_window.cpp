@@ -1,0 +1,551 @@
+#include "viewer_window.h"
+
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDockWidget>
+#include <QDoubleSpinBox>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QKeyEvent>
+#include <QLabel>
+#include <QLibrary>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QStatusBar>
+#include <QTime>
+#include <QVBoxLayout>
+
+#include <cstdio>
+
+namespace {
+
+constexpr int kCloseTimeoutMs = 5000;  // a worker ignoring quit cannot hold the window forever
+
+// One per connection the viewer makes on a watched worker; the library
+// destroys it. QPointer: events may outlive a torn-down viewer.
+struct WatchCtx {
+    QPointer<Viewer> viewer;
+};
+void free_watch_ctx(void *p) { delete static_cast<WatchCtx *>(p); }
+
+const char *event_name(worker_event_type t) {
+    static const char *names[] = {"started", "yielded", "returned", "errored",
+                                  "warned", "progress", "paused", "resumed",
+                                  "aborted", "finished", "custom"};
+    return (int)t >= 0 && (int)t <= (int)WORKER_EV_CUSTOM ? names[t] : "?";
+}
+
+QString from_c(const char *s) { return s ? QString::fromUtf8(s) : QString(); }
+
+}  // namespace
+
+Viewer::Viewer(bool headless, QWidget *parent)
+    : QMainWindow(parent), handle_(viewer_handle_new(this)), headless_(headless),
+      canvas_(new Canvas(this)) {
+    setWindowTitle("qtworker viewer");
+    setCentralWidget(canvas_);
+    setDockNestingEnabled(true);
+    canvas_->on_hover = [this](const QString &s) { hover_->setText(s); };
+
+    QMenu *file = menuBar()->addMenu("&File");
+    file->addAction("&Quit", QKeySequence::Quit, this, [this] { close(); });
+    view_menu_ = menuBar()->addMenu("&View");
+    QAction *grid = view_menu_->addAction("&Grid", QKeySequence("G"), this,
+                                          [this](bool on) { canvas_->set_grid(on); });
+    grid->setCheckable(true);
+    grid->setChecked(canvas_->grid());
+    view_menu_->addAction("&Fit", QKeySequence("F"), this, [this] { canvas_->fit(); });
+    view_menu_->addSeparator();
+
+    build_layers_dock();
+    auto *act = new QDockWidget("Activity", this);
+    act->setObjectName("Activity");
+    activity_view_ = new QPlainTextEdit;
+    activity_view_->setReadOnly(true);
+    activity_view_->setMaximumBlockCount(1000);
+    activity_view_->setFont(QFont("DejaVu Sans Mono", 8));
+    act->setWidget(activity_view_);
+    addDockWidget(Qt::BottomDockWidgetArea, act);
+    view_menu_->addAction(act->toggleViewAction());
+    build_status_bar();
+
+    // Repaint rate, event-loop lag (the GUI staying smooth) and live workers.
+    lag_probe_.setTimerType(Qt::PreciseTimer);
+    connect(&lag_probe_, &QTimer::timeout, this, [this] {
+        lag_max_ms_ = std::max(lag_max_ms_, lag_clock_.restart() - 10.0);
+    });
+    lag_clock_.start();
+    lag_probe_.start(10);
+    connect(&stats_, &QTimer::timeout, this, [this] {
+        perf_->setText(QString("%1 fps | loop lag %2 ms | %3 running")
+                           .arg(canvas_->take_paint_count())
+                           .arg(std::max(0.0, lag_max_ms_), 0, 'f', 0)
+                           .arg(worker_live_count()));
+        lag_max_ms_ = 0;
+    });
+    stats_.start(1000);
+    connect(&close_poll_, &QTimer::timeout, this, [this] {
+        bool joined = worker_live_count() == 0 && watched_.empty();
+        if (joined || close_clock_.elapsed() > kCloseTimeoutMs) finish_closing();
+    });
+    resize(1200, 760);
+}
+
+Viewer::~Viewer() {
+    // Plugins' user_data first (connections, then docks), while widgets exist.
+    tearing_down_ = true;
+    for (auto &kv : conns_) QObject::disconnect(kv.second.qt);
+    auto conns = std::move(conns_);
+    for (auto &kv : conns)
+        if (kv.second.destroy) kv.second.destroy(kv.second.ud);
+    for (auto &kv : items_)
+        if (kv.second.kind == Kind::Dock && kv.second.destroy) kv.second.destroy(kv.second.ud);
+    viewer_handle_free(handle_);
+}
+
+void Viewer::build_layers_dock() {
+    auto *dock = new QDockWidget("Layers", this);
+    dock->setObjectName("Layers");
+    auto *body = new QWidget;
+    auto *lay = new QVBoxLayout(body);
+    layer_list_ = new QListWidget;
+    lay->addWidget(layer_list_, 1);
+    auto *form = new QFormLayout;
+    lo_ = new QDoubleSpinBox;
+    hi_ = new QDoubleSpinBox;
+    for (QDoubleSpinBox *b : {lo_, hi_}) {
+        b->setRange(-1e9, 1e9);
+        b->setDecimals(4);
+        b->setSingleStep(0.01);
+        connect(b, &QDoubleSpinBox::valueChanged, this, [this] {
+            if (!current_) return;
+            current_->lo = lo_->value();
+            current_->hi = hi_->value();
+            canvas_->changed();
+        });
+    }
+    form->addRow("contrast min", lo_);
+    form->addRow("contrast max", hi_);
+    lay->addLayout(form);
+    auto *autob = new QPushButton("Auto contrast");
+    connect(autob, &QPushButton::clicked, this, [this] {
+        if (!current_) return;
+        auto r = current_->data_range();
+        lo_->setValue(r.first);
+        hi_->setValue(r.second > r.first ? r.second : r.first + 1);
+    });
+    lay->addWidget(autob);
+    layer_info_ = new QLabel;
+    lay->addWidget(layer_info_);
+    dock->setWidget(body);
+    addDockWidget(Qt::LeftDockWidgetArea, dock);
+    view_menu_->addAction(dock->toggleViewAction());
+
+    connect(layer_list_, &QListWidget::currentRowChanged, this, [this](int row) {
+        auto &ls = canvas_->layers();
+        select_layer(row >= 0 && row < (int)ls.size() ? ls[ls.size() - 1 - row].get() : nullptr);
+    });
+    connect(layer_list_, &QListWidget::itemChanged, this, [this](QListWidgetItem *it) {
+        if (Layer *l = canvas_->find(it->text())) l->visible = it->checkState() == Qt::Checked;
+        canvas_->fit();
+    });
+}
+
+void Viewer::build_status_bar() {
+    hover_ = new QLabel;
+    perf_ = new QLabel;
+    statusBar()->addWidget(hover_, 1);
+    statusBar()->addPermanentWidget(perf_);
+}
+
+void Viewer::rebuild_layer_list() {
+    QSignalBlocker block(layer_list_);
+    layer_list_->clear();
+    auto &ls = canvas_->layers();
+    for (auto it = ls.rbegin(); it != ls.rend(); ++it) {  // top first, like napari
+        auto *item = new QListWidgetItem((*it)->name, layer_list_);
+        item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+        item->setCheckState((*it)->visible ? Qt::Checked : Qt::Unchecked);
+        if (it->get() == current_) layer_list_->setCurrentItem(item);
+    }
+}
+
+void Viewer::select_layer(Layer *l) {
+    current_ = l;
+    QSignalBlocker b1(lo_), b2(hi_);
+    if (!l) {
+        layer_info_->clear();
+        return;
+    }
+    lo_->setValue(l->lo);
+    hi_->setValue(l->hi);
+    layer_info_->setText(QString("%1: %2 x %3 %4").arg(l->name).arg(l->width).arg(l->height)
+                             .arg(l->type == VIEWER_F32 ? "float32" : "uint8"));
+}
+
+// ------------------------------------------------------------------ plugins
+
+int Viewer::load_plugin(const QString &path) {
+    QString name = QFileInfo(path).completeBaseName();
+    auto *lib = new QLibrary(path, this);  // never unloaded: workers may still run its code
+    auto init = lib->load() ? (viewer_plugin_init_fn)lib->resolve("viewer_plugin_init") : nullptr;
+    if (!init) {
+        std::fprintf(stderr, "viewer: plugin %s not loaded: %s\n", qPrintable(path),
+                     qPrintable(lib->errorString()));
+        return VIEWER_EINVAL;
+    }
+    int rc = init(handle_);
+    if (rc < 0) {
+        std::fprintf(stderr, "viewer: plugin %s: init failed (%d): %s\n", qPrintable(name), rc,
+                     viewer_strerror(rc));
+        log(QString("plugin %1: init failed (%2)").arg(name).arg(rc));
+    } else {
+        log(QString("plugin %1: loaded").arg(name));
+    }
+    return rc;
+}
+
+int Viewer::load_plugin_dir(const QString &dir) {
+    int n = 0;
+    for (const QFileInfo &f : QDir(dir).entryInfoList({"*.so"}, QDir::Files, QDir::Name))
+        if (load_plugin(f.absoluteFilePath()) >= 0) n++;
+    return n;
+}
+
+// ------------------------------------------------------------------- layers
+
+int Viewer::set_layer(const char *name, const vimage *img) {
+    if (!name || !*name || !img || !img->pixels || img->width <= 0 || img->height <= 0 ||
+        (img->type != VIEWER_U8 && img->type != VIEWER_F32) ||
+        (long long)img->width * img->height > (1LL << 28))
+        return VIEWER_EINVAL;
+    QString n = QString::fromUtf8(name);
+    Layer *l = canvas_->find(n);
+    bool added = !l;
+    if (added) l = canvas_->add(n);
+    l->assign(img);
+    if (added) {
+        auto r = img->type == VIEWER_F32 ? l->data_range() : std::make_pair(0.0, 255.0);
+        l->lo = r.first;
+        l->hi = r.second > r.first ? r.second : r.first + 1;
+        current_ = l;
+        rebuild_layer_list();
+        select_layer(l);
+    }
+    canvas_->changed();
+    return added ? VIEWER_ADDED : VIEWER_OK;
+}
+
+int Viewer::set_contrast(const char *name, double lo, double hi) {
+    Layer *l = name ? canvas_->find(QString::fromUtf8(name)) : nullptr;
+    if (!l || !(hi > lo)) return VIEWER_EINVAL;
+    l->lo = lo;
+    l->hi = hi;
+    if (l == current_) select_layer(l);
+    canvas_->changed();
+    return VIEWER_OK;
+}
+
+// ------------------------------------------------------------------ workers
+
+int Viewer::watch(worker *w) {
+    const char *name = worker_name(w);
+    if (!name) return VIEWER_EINVAL;
+    static const worker_event_type types[] = {
+        WORKER_EV_STARTED, WORKER_EV_PROGRESS, WORKER_EV_WARNED, WORKER_EV_ERRORED,
+        WORKER_EV_RETURNED, WORKER_EV_ABORTED, WORKER_EV_PAUSED, WORKER_EV_RESUMED,
+        WORKER_EV_FINISHED};
+    for (worker_event_type t : types) {
+        long id = worker_connect(w, t, &Viewer::on_worker_event, new WatchCtx{this}, free_watch_ctx);
+        if (id < 0) return id == WORKER_ESTATE ? VIEWER_ESTATE : VIEWER_EINVAL;
+    }
+    watched_[w].name = QString::fromUtf8(name);
+    return VIEWER_OK;
+}
+
+void Viewer::on_worker_event(worker_event *ev, void *ctx) {
+    if (Viewer *v = static_cast<WatchCtx *>(ctx)->viewer) v->handle_worker_event(ev);
+}
+
+void Viewer::handle_worker_event(worker_event *ev) {
+    auto it = watched_.find(ev->source);
+    if (it == watched_.end()) return;
+    Watched &w = it->second;
+    QString line = w.name + ": " + event_name(ev->type);
+    switch (ev->type) {
+    case WORKER_EV_STARTED: {
+        w.box = new QWidget;
+        auto *lay = new QHBoxLayout(w.box);
+        lay->setContentsMargins(0, 0, 0, 0);
+        lay->addWidget(new QLabel(w.name));
+        w.bar = new QProgressBar;
+        w.bar->setRange(0, 0);  // busy until a PROGRESS with a total arrives
+        w.bar->setMaximumWidth(140);
+        w.bar->setMaximumHeight(14);
+        lay->addWidget(w.bar);
+        statusBar()->addPermanentWidget(w.box);
+        break;
+    }
+    case WORKER_EV_PROGRESS:
+        progress_[w.name] = {ev->done, ev->total};
+        if (w.bar) {
+            w.bar->setRange(0, (int)ev->total);
+            w.bar->setValue((int)std::min(ev->done, ev->total ? ev->total : ev->done));
+            if (ev->message) w.bar->setToolTip(from_c(ev->message));
+        }
+        return;  // too many to log
+    case WORKER_EV_ERRORED:
+        line += QString(" (%1): %2").arg(ev->code).arg(from_c(ev->message));
+        std::fprintf(stderr, "viewer: worker '%s' failed (%d): %s\n", qPrintable(w.name),
+                     ev->code, ev->message ? ev->message : "");
+        statusBar()->showMessage(line, 10000);
+        break;
+    case WORKER_EV_WARNED:
+        line += ": " + from_c(ev->message);
+        statusBar()->showMessage(line, 5000);
+        break;
+    default:
+        break;
+    }
+    log(line);
+    if (ev->type == WORKER_EV_FINISHED) {
+        delete w.box;
+        watched_.erase(it);
+    }
+}
+
+std::pair<long long, long long> Viewer::last_progress(const QString &worker) const {
+    auto it = progress_.find(worker);
+    return it == progress_.end() ? std::make_pair(0LL, 0LL) : it->second;
+}
+
+void Viewer::log(const QString &line) {
+    activity_ << line;
+    activity_view_->appendPlainText(QTime::currentTime().toString("HH:mm:ss.zzz  ") + line);
+}
+
+// -------------------------------------------------------------------- docks
+
+Viewer::Item *Viewer::item(int id, Kind kind) {
+    auto it = items_.find(id);
+    if (it == items_.end() || !it->second.widget) return nullptr;
+    return it->second.kind == kind ? &it->second : nullptr;
+}
+
+int Viewer::add_dock(const char *title, void *ud, viewer_destroy_fn destroy) {
+    if (!title || !*title) {
+        if (destroy) destroy(ud);
+        return VIEWER_EINVAL;
+    }
+    QString t = QString::fromUtf8(title);
+    auto *dock = new QDockWidget(t, this);
+    dock->setObjectName("plugin:" + t);
+    auto *body = new QWidget;
+    auto *lay = new QVBoxLayout(body);
+    lay->addStretch(1);  // widgets are inserted above it
+    dock->setWidget(body);
+    if (last_plugin_dock_)
+        splitDockWidget(last_plugin_dock_, dock, Qt::Vertical);
+    else
+        addDockWidget(Qt::RightDockWidgetArea, dock);
+    last_plugin_dock_ = dock;
+    view_menu_->addAction(dock->toggleViewAction());
+    int id = next_item_++;
+    items_[id] = Item{Kind::Dock, id, t, dock, ud, destroy};
+    return id;
+}
+
+int Viewer::add_widget(int dock, Kind kind, const char *text) {
+    Item *d = item(dock, Kind::Dock);
+    if (!d || !text) return VIEWER_EINVAL;
+    QString t = QString::fromUtf8(text);
+    QWidget *w;
+    if (kind == Kind::Button) {
+        w = new QPushButton(t);
+    } else if (kind == Kind::Label) {
+        auto *l = new QLabel(t);
+        l->setWordWrap(true);
+        w = l;
+    } else {
+        auto *e = new QLineEdit;
+        e->setPlaceholderText(t);
+        w = e;
+    }
+    w->setObjectName(t);
+    auto *lay = static_cast<QVBoxLayout *>(static_cast<QDockWidget *>(d->widget.data())->widget()->layout());
+    lay->insertWidget(lay->count() - 1, w);
+    int id = next_item_++;
+    items_[id] = Item{kind, dock, t, w, nullptr, nullptr};
+    return id;
+}
+
+long Viewer::connect_widget(int widget, viewer_callback cb, void *ud, viewer_destroy_fn destroy) {
+    auto it = items_.find(widget);
+    int rc = VIEWER_OK;
+    if (it == items_.end() || !it->second.widget || !cb)
+        rc = VIEWER_EINVAL;
+    else if (it->second.kind != Kind::Button && it->second.kind != Kind::LineEdit)
+        rc = VIEWER_ESTATE;
+    if (rc != VIEWER_OK) {
+        if (destroy) destroy(ud);
+        return rc;
+    }
+    long id = next_conn_++;
+    Conn c{widget, cb, ud, destroy, {}};
+    QWidget *w = it->second.widget;
+    if (auto *b = qobject_cast<QPushButton *>(w))
+        c.qt = connect(b, &QPushButton::clicked, this, [this, id] { fire(id); });
+    else
+        c.qt = connect(static_cast<QLineEdit *>(w), &QLineEdit::returnPressed, this,
+                       [this, id] { fire(id); });
+    conns_[id] = c;
+    return id;
+}
+
+void Viewer::fire(long id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    Conn c = it->second;  // the callback may disconnect itself
+    QWidget *w = items_[c.widget].widget;
+    QString text;
+    if (auto *b = qobject_cast<QPushButton *>(w)) text = b->text();
+    if (auto *e = qobject_cast<QLineEdit *>(w)) text = e->text();
+    QByteArray utf8 = text.toUtf8();
+    c.cb(handle_, c.widget, utf8.constData(), c.ud);
+}
+
+int Viewer::disconnect_widget(int widget, long id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second.widget != widget) return VIEWER_EINVAL;
+    Conn c = it->second;
+    QObject::disconnect(c.qt);
+    conns_.erase(it);
+    if (c.destroy) c.destroy(c.ud);
+    return VIEWER_OK;
+}
+
+int Viewer::set_enabled(int widget, bool enabled) {
+    auto it = items_.find(widget);
+    if (it == items_.end() || !it->second.widget) return VIEWER_EINVAL;
+    QWidget *w = it->second.widget;
+    if (auto *d = qobject_cast<QDockWidget *>(w)) w = d->widget();
+    w->setEnabled(enabled);
+    return VIEWER_OK;
+}
+
+int Viewer::set_text(int widget, const char *text) {
+    auto it = items_.find(widget);
+    if (it == items_.end() || !it->second.widget || !text) return VIEWER_EINVAL;
+    QString t = QString::fromUtf8(text);
+    QWidget *w = it->second.widget;
+    if (auto *b = qobject_cast<QPushButton *>(w)) b->setText(t);
+    else if (auto *l = qobject_cast<QLabel *>(w)) l->setText(t);
+    else if (auto *e = qobject_cast<QLineEdit *>(w)) e->setText(t);
+    else w->setWindowTitle(t);  // a dock
+    return VIEWER_OK;
+}
+
+// ------------------------------------------------------ scripts and tests
+
+const Viewer::Item *Viewer::item_named(const QString &dock, const QString &name) const {
+    for (auto &kv : items_) {
+        const Item &i = kv.second;
+        if (i.kind == Kind::Dock || i.name != name || !i.widget) continue;
+        auto d = items_.find(i.dock);
+        if (d != items_.end() && d->second.name == dock) return &i;
+    }
+    return nullptr;
+}
+
+QWidget *Viewer::find_widget(const QString &dock, const QString &name) const {
+    const Item *i = item_named(dock, name);
+    return i ? i->widget.data() : nullptr;
+}
+
+bool Viewer::click(const QString &dock, const QString &button) {
+    auto *b = qobject_cast<QPushButton *>(find_widget(dock, button));
+    if (!b || !b->isEnabled()) return false;
+    b->click();
+    return true;
+}
+
+bool Viewer::submit(const QString &dock, const QString &edit, const QString &text) {
+    auto *e = qobject_cast<QLineEdit *>(find_widget(dock, edit));
+    if (!e || !e->isEnabled()) return false;
+    e->setText(text);
+    // A real Return key press: the same path as a user's.
+    QKeyEvent press(QEvent::KeyPress, Qt::Key_Return, Qt::NoModifier);
+    QApplication::sendEvent(e, &press);
+    return true;
+}
+
+QString Viewer::text_of(const QString &dock, const QString &name) const {
+    QWidget *w = find_widget(dock, name);
+    if (auto *b = qobject_cast<QPushButton *>(w)) return b->text();
+    if (auto *l = qobject_cast<QLabel *>(w)) return l->text();
+    if (auto *e = qobject_cast<QLineEdit *>(w)) return e->text();
+    return QString();
+}
+
+int Viewer::connection_count(const QString &dock, const QString &name) const {
+    const Item *i = item_named(dock, name);
+    int n = 0;
+    for (auto &kv : conns_)
+        if (i && items_.at(kv.second.widget).widget == i->widget) n++;
+    return n;
+}
+
+bool Viewer::save_screenshot(const QString &file, double scale) {
+    QImage img = grab().toImage();
+    if (scale > 0 && scale != 1.0)
+        img = img.scaled(img.size() * scale, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+    return img.save(file);
+}
+
+// ------------------------------------------------------------------ closing
+
+bool Viewer::confirm_quit(int live) {
+    std::vector<worker *> list(live > 0 ? live : 1);
+    int n = worker_list(list.data(), (int)list.size());
+    QStringList names;
+    for (int i = 0; i < n; i++) {
+        names << QString::fromUtf8(worker_name(list[i]));
+        worker_unref(list[i]);
+    }
+    if (n == 0) return true;  // finished while we looked
+    QString text = QString("%1 task%2 still running:\n    %3\n\nQuit anyway?")
+                       .arg(n).arg(n == 1 ? " is" : "s are").arg(names.join("\n    "));
+    return QMessageBox::question(this, "Quit?", text, QMessageBox::Yes | QMessageBox::No,
+                                 QMessageBox::No) == QMessageBox::Yes;
+}
+
+void Viewer::closeEvent(QCloseEvent *e) {
+    if (!closing_ && worker_live_count() == 0 && watched_.empty()) close_done_ = true;
+    if (close_done_) {
+        e->accept();
+        return;
+    }
+    e->ignore();  // closes for real once every worker has finished
+    if (closing_) return;
+    if (!headless_ && !confirm_quit(worker_live_count())) return;
+    closing_ = true;
+    log(QString("closing: asked %1 worker(s) to quit").arg(worker_quit_all()));
+    close_clock_.start();
+    close_poll_.start(10);
+}
+
+void Viewer::finish_closing() {
+    close_poll_.stop();
+    for (auto &kv : watched_)
+        std::fprintf(stderr, "viewer: worker '%s' did not finish within %d ms\n",
+                     qPrintable(kv.second.name), kCloseTimeoutMs);
+    if (closing_) log(QString("closing: %1 worker(s) still live").arg(worker_live_count()));
+    close_done_ = true;
+    close();
+}
