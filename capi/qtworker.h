@@ -164,7 +164,10 @@ QTWORKER_API void worker_set_error_handler(worker_callback cb, void *user_data);
    they return WORKER_ESTATE (values handed over are destroyed). */
 
 /* Run the worker on a pooled thread; STARTED is its first event. Once only
-   (ESTATE after). ENOAPP without a QCoreApplication. Works from any thread. */
+   (ESTATE after). ENOAPP without a QCoreApplication. Works from any thread.
+   Events are delivered by the home thread's event loop, so callbacks
+   connected on that thread before it runs its loop again (e.g. right after
+   worker_start) still see every event, STARTED included. */
 QTWORKER_API int  worker_start(worker *w);
 /* Queue a value for the worker's next receiving worker_yield (FIFO, NULL is
    a value, nothing lost). Allowed before start. */
@@ -204,7 +207,8 @@ QTWORKER_API int  worker_await_all(int timeout_ms);
 /* Live = started and its function has not yet returned. */
 QTWORKER_API int         worker_live_count(void);
 /* Up to max live workers into out, each a new reference (worker_unref each);
-   returns how many were written. */
+   returns how many were written. With max 0 (out may be NULL) writes
+   nothing and returns the live count. */
 QTWORKER_API int         worker_list(worker **out, int max); /* new refs; returns count */
 /* The name given in the options, or "worker-N"; NULL for NULL. */
 QTWORKER_API const char *worker_name(const worker *w);
