@@ -1,7 +1,8 @@
-/*
- * qtworker.h — run C functions and generators off the Qt GUI thread.
+/**
+ * @file qtworker.h
+ * @brief qtworker — run C functions and generators off the Qt GUI thread.
  *
- * The C counterpart of napari's @thread_worker: a worker runs your function on
+ * The C counterpart of napari's \@thread_worker: a worker runs your function on
  * a pooled thread; what it yields, returns, fails with, warns about, reports as
  * progress or emits as custom events reaches your callbacks on the thread of
  * the Qt event loop the worker was created on (normally the GUI thread), in the
@@ -29,235 +30,267 @@
 extern "C" {
 #endif
 
-/* Version of this header; worker_version() gives the library's at run time. */
+/** Major version of this header; worker_version() gives the library's. */
 #define QTWORKER_VERSION_MAJOR 0
+/** Minor version of this header. */
 #define QTWORKER_VERSION_MINOR 1
+/** Patch version of this header. */
 #define QTWORKER_VERSION_PATCH 0
+/** The version as 0xMMmmpp, comparable with worker_version(). */
 #define QTWORKER_VERSION_HEX ((QTWORKER_VERSION_MAJOR << 16) | \
                               (QTWORKER_VERSION_MINOR << 8) | QTWORKER_VERSION_PATCH)
+/** The version as text, comparable with worker_version_string(). */
 #define QTWORKER_VERSION_STRING "0.1.0"
 
+/** Marks the exported C API (only worker_* symbols leave the library). */
 #if defined(QTWORKER_BUILDING) && defined(__GNUC__)
 #  define QTWORKER_API __attribute__((visibility("default")))
 #else
 #  define QTWORKER_API
 #endif
 
+/** A worker handle: opaque, reference-counted, used on the owner side. */
 typedef struct worker worker;          /* opaque, reference-counted, owner side */
+/** The context handed to the worker's function, for worker-side calls. */
 typedef struct worker_ctx worker_ctx;  /* handed to the worker's function       */
+/** Frees a value handed to the library; called exactly once per value. */
 typedef void (*worker_destroy_fn)(void *p);
+/** The function a worker runs on its pooled thread. */
 typedef void (*worker_fn)(worker_ctx *ctx, void *arg);
 
-/* 0 = OK, negative = error; worker_strerror() gives static text.
-   WORKER_RECEIVED (positive) = worker_yield handed back a sent value. */
-enum { WORKER_OK = 0, WORKER_RECEIVED = 1,
-       WORKER_EINVAL = -1,   /* NULL, bad argument, unknown/stale handle  */
-       WORKER_ESTATE = -2,   /* not valid in the worker's state        */
-       WORKER_ETHREAD = -3,  /* worker-side call outside its function  */
-       WORKER_ENOMEM = -4, WORKER_ETIMEDOUT = -5,
-       WORKER_ABORTED = -6,  /* quit requested: return from your fn    */
-       WORKER_ENOAPP = -7 }; /* no QCoreApplication                    */
+/** Status codes: 0 = OK, negative = error; worker_strerror() gives text.
+    WORKER_RECEIVED (positive) = worker_yield handed back a sent value. */
+enum { WORKER_OK = 0,        /**< success                                  */
+       WORKER_RECEIVED = 1,  /**< worker_yield handed back a sent value    */
+       WORKER_EINVAL = -1,   /**< NULL, bad argument, unknown/stale handle */
+       WORKER_ESTATE = -2,   /**< not valid in the worker's state          */
+       WORKER_ETHREAD = -3,  /**< worker-side call outside its function    */
+       WORKER_ENOMEM = -4,   /**< out of memory                            */
+       WORKER_ETIMEDOUT = -5,/**< a wait ran out of time                   */
+       WORKER_ABORTED = -6,  /**< quit requested: return from your fn      */
+       WORKER_ENOAPP = -7 }; /**< no QCoreApplication                      */
 
-/* The library's version as QTWORKER_VERSION_HEX / _STRING (compare with the
-   header's macros to detect a mismatched shared library). */
+/** The library's version as QTWORKER_VERSION_HEX / _STRING (compare with the
+    header's macros to detect a mismatched shared library). */
 QTWORKER_API unsigned    worker_version(void);
+/** The library's version as text, e.g. "0.1.0". */
 QTWORKER_API const char *worker_version_string(void);
 
-/* Static English text for any status code (never NULL). */
+/** Static English text for any status code (never NULL). */
 QTWORKER_API const char *worker_strerror(int status);
 
-/* Status of the last failed worker_create() on the calling thread
-   (WORKER_OK if the last call succeeded). */
+/** Status of the last failed worker_create() on the calling thread
+    (WORKER_OK if the last call succeeded). */
 QTWORKER_API int worker_last_error(void);
 
 /* ------------------------------------------------------------------ options */
 
-/* What a worker does when its GUI side falls behind:
-   BLOCK  — at `capacity` undelivered entries the producer waits (default);
-   QUEUE  — lossless and unbounded (opt-in: memory grows with the backlog);
-   LATEST — keep only the newest undelivered yield (and progress); older ones
-            are destroyed and counted (worker_dropped). Warnings, errors and
-            custom events are never dropped: at capacity they wait as BLOCK. */
-typedef enum { WORKER_BLOCK, WORKER_QUEUE, WORKER_LATEST } worker_policy;
+/** What a worker does when its GUI side falls behind:
+    BLOCK  — at `capacity` undelivered entries the producer waits (default);
+    QUEUE  — lossless and unbounded (opt-in: memory grows with the backlog);
+    LATEST — keep only the newest undelivered yield (and progress); older ones
+             are destroyed and counted (worker_dropped). Warnings, errors and
+             custom events are never dropped: at capacity they wait as BLOCK. */
+typedef enum {
+    WORKER_BLOCK,   /**< bounded: the producer waits at capacity (default) */
+    WORKER_QUEUE,   /**< lossless and unbounded (opt-in)                    */
+    WORKER_LATEST   /**< newest undelivered yield only; older ones dropped  */
+} worker_policy;
 
+/** Options for worker_create(); initialise with worker_options_init(). */
 typedef struct worker_options {
-    const char   *name;           /* copied; shown in errors and the registry */
-    worker_policy policy;         /* default WORKER_BLOCK                     */
-    size_t        capacity;       /* undelivered values held; default > 0     */
-    long long     progress_total; /* napari progress={'total':N}; 0 = none    */
-    const char   *progress_desc;  /* napari progress={'desc':...}             */
+    const char   *name;           /**< copied; shown in errors and the registry */
+    worker_policy policy;         /**< default WORKER_BLOCK                     */
+    size_t        capacity;       /**< undelivered values held; default > 0     */
+    long long     progress_total; /**< napari progress={'total':N}; 0 = none    */
+    const char   *progress_desc;  /**< napari progress={'desc':...}             */
     /* room to grow: fields are appended, never reordered */
 } worker_options;
 
-/* Default capacity, and the largest accepted (larger: WORKER_EINVAL). */
+/** Capacity used when worker_options.capacity is 0. */
 #define WORKER_DEFAULT_CAPACITY 1024u
+/** The largest capacity accepted (larger: WORKER_EINVAL). */
 #define WORKER_MAX_CAPACITY     (1u << 24)
 
-/* Fill *opts with the defaults: no name, BLOCK, WORKER_DEFAULT_CAPACITY,
-   no progress. Always call it before setting fields (future fields). */
+/** Fill *opts with the defaults: no name, BLOCK, WORKER_DEFAULT_CAPACITY,
+    no progress. Always call it before setting fields (future fields). */
 QTWORKER_API void worker_options_init(worker_options *opts);
 
 /* ---------------------------------------------------------------- lifecycle */
 
-/* A new, not yet started worker that will run fn(ctx, arg); ref count 1.
-   arg_destroy(arg) runs once the function has returned (or the worker is
-   freed without having run). NULL opts = defaults. Returns NULL on bad input
-   (fn NULL, bad policy, capacity > WORKER_MAX_CAPACITY): see
-   worker_last_error(); arg is destroyed then too. */
+/** A new, not yet started worker that will run fn(ctx, arg); ref count 1.
+    arg_destroy(arg) runs once the function has returned (or the worker is
+    freed without having run). NULL opts = defaults. Returns NULL on bad input
+    (fn NULL, bad policy, capacity > WORKER_MAX_CAPACITY): see
+    worker_last_error(); arg is destroyed then too. */
 QTWORKER_API worker *worker_create(worker_fn fn, void *arg,
                                    worker_destroy_fn arg_destroy,
                                    const worker_options *opts);
-/* Another reference (returns w, NULL for an unknown handle). */
+/** Another reference (returns w, NULL for an unknown handle). */
 QTWORKER_API worker *worker_ref(worker *w);
-/* Drop a reference. The last owner unref of a running worker quits it; the
-   library keeps it alive until FINISHED is delivered (no crash, napari #5471). */
-QTWORKER_API void    worker_unref(worker *w);   /* last unref of a running worker quits it */
+/** Drop a reference. The last owner unref of a running worker quits it; the
+    library keeps it alive until FINISHED is delivered (no crash, napari #5471). */
+QTWORKER_API void    worker_unref(worker *w);
 
 /* ------------------------------------------------------------------- events */
 
-typedef enum { WORKER_EV_STARTED, WORKER_EV_YIELDED, WORKER_EV_RETURNED,
-               WORKER_EV_ERRORED, WORKER_EV_WARNED, WORKER_EV_PROGRESS,
-               WORKER_EV_PAUSED, WORKER_EV_RESUMED, WORKER_EV_ABORTED,
-               WORKER_EV_FINISHED, WORKER_EV_CUSTOM } worker_event_type;
+/** Event types, in the order a worker can emit them. */
+typedef enum {
+    WORKER_EV_STARTED,   /**< first event of every started worker             */
+    WORKER_EV_YIELDED,   /**< value from worker_yield()                        */
+    WORKER_EV_RETURNED,  /**< outcome: the function returned (value = result)  */
+    WORKER_EV_ERRORED,   /**< outcome: worker_fail() (code, message)           */
+    WORKER_EV_WARNED,    /**< worker_warn() (message)                          */
+    WORKER_EV_PROGRESS,  /**< worker_progress() or auto progress (done, total) */
+    WORKER_EV_PAUSED,    /**< the worker has parked after worker_pause()       */
+    WORKER_EV_RESUMED,   /**< the worker runs again after worker_resume()      */
+    WORKER_EV_ABORTED,   /**< outcome: stopped by worker_quit()                */
+    WORKER_EV_FINISHED,  /**< last event of every started worker              */
+    WORKER_EV_CUSTOM     /**< worker_emit() (name, value)                      */
+} worker_event_type;
 
-/* Valid only during the callback; strings and value are borrowed. */
+/** An event as a callback sees it. Valid only during the callback; strings
+    and value are borrowed. */
 typedef struct worker_event {
-    worker_event_type type;
-    worker     *source;   /* the worker that emitted it */
-    void       *value;    /* yielded / returned / custom payload (borrowed) */
-    int         code;     /* errored                                        */
-    const char *message;  /* errored, warned, progress text                 */
-    const char *name;     /* custom event name                              */
-    long long   done, total;  /* progress; total 0 = indeterminate          */
+    worker_event_type type; /**< what happened                               */
+    worker     *source;   /**< the worker that emitted it                      */
+    void       *value;    /**< yielded / returned / custom payload (borrowed) */
+    int         code;     /**< errored                                        */
+    const char *message;  /**< errored, warned, progress text                 */
+    const char *name;     /**< custom event name                              */
+    long long   done;     /**< progress: steps done                           */
+    long long   total;    /**< progress: of total; 0 = indeterminate          */
 } worker_event;
+/** A callback, run on the worker's home thread (normally the GUI thread). */
 typedef void (*worker_callback)(worker_event *ev, void *user_data);
 
-/* Take ownership of ev->value: the library will not destroy it; the caller
-   must (with the destroy it was handed over with). Later callbacks for the
-   same event then see value NULL. Only on an event passed to a callback. */
-QTWORKER_API void *worker_event_take(worker_event *ev);  /* caller now owns ev->value */
+/** Take ownership of ev->value: the library will not destroy it; the caller
+    must (with the destroy it was handed over with). Later callbacks for the
+    same event then see value NULL. Only on an event passed to a callback. */
+QTWORKER_API void *worker_event_take(worker_event *ev);
 
-/* Call cb(ev, user_data) on the home thread for every event of `type`
-   (WORKER_EV_CUSTOM: every custom event). Returns a connection id > 0, or a
-   negative status (EINVAL: NULL/unknown worker, NULL cb, type out of range;
-   ESTATE: the worker has already finished). user_data_destroy(user_data)
-   runs once, after disconnect or when the worker is freed — or at once on
-   failure. Connecting never starts the worker. Callable from any thread. */
+/** Call cb(ev, user_data) on the home thread for every event of `type`
+    (WORKER_EV_CUSTOM: every custom event). Returns a connection id > 0, or a
+    negative status (EINVAL: NULL/unknown worker, NULL cb, type out of range;
+    ESTATE: the worker has already finished). user_data_destroy(user_data)
+    runs once, after disconnect or when the worker is freed — or at once on
+    failure. Connecting never starts the worker. Callable from any thread. */
 QTWORKER_API long worker_connect(worker *w, worker_event_type type,
                                  worker_callback cb, void *user_data,
                                  worker_destroy_fn user_data_destroy);
-/* Like worker_connect for the custom events emitted under `name` only. */
+/** Like worker_connect for the custom events emitted under `name` only. */
 QTWORKER_API long worker_connect_custom(worker *w, const char *name,
                                         worker_callback cb, void *user_data,
                                         worker_destroy_fn user_data_destroy);
-/* Remove a connection; it is not called again (also from inside a callback).
-   EINVAL for an unknown id. */
+/** Remove a connection; it is not called again (also from inside a callback).
+    EINVAL for an unknown id. */
 QTWORKER_API int  worker_disconnect(worker *w, long id);
 
-/* The default handler for ERRORED events of workers with no ERRORED callback
-   prints "qtworker: worker 'NAME' failed (CODE): MESSAGE" to stderr — errors
-   are never silent. Replace it with cb (NULL restores the default). */
+/** The default handler for ERRORED events of workers with no ERRORED callback
+    prints "qtworker: worker 'NAME' failed (CODE): MESSAGE" to stderr — errors
+    are never silent. Replace it with cb (NULL restores the default). */
 QTWORKER_API void worker_set_error_handler(worker_callback cb, void *user_data);
 
 /* ------------------------------------------------------------- owner side */
 /* Owner-side calls may come from any thread. After the function has ended
    they return WORKER_ESTATE (values handed over are destroyed). */
 
-/* Run the worker on a pooled thread; STARTED is its first event. Once only
-   (ESTATE after). ENOAPP without a QCoreApplication. Works from any thread.
-   Events are delivered by the home thread's event loop, so callbacks
-   connected on that thread before it runs its loop again (e.g. right after
-   worker_start) still see every event, STARTED included. */
+/** Run the worker on a pooled thread; STARTED is its first event. Once only
+    (ESTATE after). ENOAPP without a QCoreApplication. Works from any thread.
+    Events are delivered by the home thread's event loop, so callbacks
+    connected on that thread before it runs its loop again (e.g. right after
+    worker_start) still see every event, STARTED included. */
 QTWORKER_API int  worker_start(worker *w);
-/* Queue a value for the worker's next receiving worker_yield (FIFO, NULL is
-   a value, nothing lost). Allowed before start. */
+/** Queue a value for the worker's next receiving worker_yield (FIFO, NULL is
+    a value, nothing lost). Allowed before start. */
 QTWORKER_API int  worker_send(worker *w, void *value, worker_destroy_fn destroy);
-/* Ask the worker to park at its next worker_yield / worker_abort_requested;
-   PAUSED is emitted when it has. Allowed before start (it then parks at its
-   first worker_yield / worker_abort_requested). */
+/** Ask the worker to park at its next worker_yield / worker_abort_requested;
+    PAUSED is emitted when it has. Allowed before start (it then parks at its
+    first worker_yield / worker_abort_requested). */
 QTWORKER_API int  worker_pause(worker *w);
-/* Wake a paused worker at once (RESUMED); cancels a pending pause request. */
+/** Wake a paused worker at once (RESUMED); cancels a pending pause request. */
 QTWORKER_API int  worker_resume(worker *w);
-/* Pause if running, resume if paused or pause-requested. */
+/** Pause if running, resume if paused or pause-requested. */
 QTWORKER_API int  worker_toggle_pause(worker *w);
-/* Ask the worker to stop: worker_yield and worker_abort_requested report it,
-   a parked or BLOCK-waiting worker wakes at once. The outcome is ABORTED
-   (never RETURNED); a worker_fail still gives ERRORED. Yields (and progress)
-   not yet delivered are destroyed instead of delivered; warnings and custom
-   events still arrive. Before start: OK, and
-   a later start gives STARTED, ABORTED, FINISHED without running fn. */
+/** Ask the worker to stop: worker_yield and worker_abort_requested report it,
+    a parked or BLOCK-waiting worker wakes at once. The outcome is ABORTED
+    (never RETURNED); a worker_fail still gives ERRORED. Yields (and progress)
+    not yet delivered are destroyed instead of delivered; warnings and custom
+    events still arrive. Before start: OK, and
+    a later start gives STARTED, ABORTED, FINISHED without running fn. */
 QTWORKER_API int  worker_quit(worker *w);
-/* 1 while started and its function has not returned; 0 otherwise. */
+/** 1 while started and its function has not returned; 0 otherwise. */
 QTWORKER_API int  worker_is_running(const worker *w);
-/* 1 while the worker is parked in a pause; 0 otherwise. */
+/** 1 while the worker is parked in a pause; 0 otherwise. */
 QTWORKER_API int  worker_is_paused(const worker *w);
-/* Wait up to timeout_ms (-1 = forever) for the function to return (not for
-   FINISHED to be delivered). OK, ETIMEDOUT, ESTATE if never started. From any
-   thread. On the worker's home thread it does not deadlock: while it waits,
-   a BLOCK worker at capacity keeps queueing (as QUEUE) instead of waiting,
-   and its events are delivered when the event loop runs again. */
-QTWORKER_API int  worker_await(worker *w, int timeout_ms);   /* -1 = forever */
-/* worker_quit on every live worker; returns how many were asked. */
+/** Wait up to timeout_ms (-1 = forever) for the function to return (not for
+    FINISHED to be delivered). OK, ETIMEDOUT, ESTATE if never started. From any
+    thread. On the worker's home thread it does not deadlock: while it waits,
+    a BLOCK worker at capacity keeps queueing (as QUEUE) instead of waiting,
+    and its events are delivered when the event loop runs again. */
+QTWORKER_API int  worker_await(worker *w, int timeout_ms);
+/** worker_quit on every live worker; returns how many were asked. */
 QTWORKER_API int  worker_quit_all(void);
-/* worker_await on every live worker within one overall timeout. */
+/** worker_await on every live worker within one overall timeout. */
 QTWORKER_API int  worker_await_all(int timeout_ms);
 
 /* registry of live workers (started, not yet finished), e.g. for a
    "2 tasks still running - quit anyway?" dialog */
-/* Live = started and its function has not yet returned. */
+
+/** Live = started and its function has not yet returned. */
 QTWORKER_API int         worker_live_count(void);
-/* Up to max live workers into out, each a new reference (worker_unref each);
-   returns how many were written. With max 0 (out may be NULL) writes
-   nothing and returns the live count. */
-QTWORKER_API int         worker_list(worker **out, int max); /* new refs; returns count */
-/* The name given in the options, or "worker-N"; NULL for NULL. */
+/** Up to max live workers into out, each a new reference (worker_unref each);
+    returns how many were written. With max 0 (out may be NULL) writes
+    nothing and returns the live count. */
+QTWORKER_API int         worker_list(worker **out, int max);
+/** The name given in the options, or "worker-N"; NULL for NULL. */
 QTWORKER_API const char *worker_name(const worker *w);
-/* Yields destroyed by LATEST coalescing so far (e.g. dropped frames). */
+/** Yields destroyed by LATEST coalescing so far (e.g. dropped frames). */
 QTWORKER_API long long   worker_dropped(const worker *w);
 
-/* When the application's event loop ends (QCoreApplication::aboutToQuit),
-   qtworker quits every live worker, waits for them up to this bound
-   (default 1000 ms), and delivers their remaining events. */
+/** When the application's event loop ends (QCoreApplication::aboutToQuit),
+    qtworker quits every live worker, waits for them up to this bound
+    (default 1000 ms), and delivers their remaining events. */
 QTWORKER_API void        worker_set_exit_timeout(int timeout_ms);
 
 /* ------------------------------------------------------------ worker side */
 /* worker side: only from inside the worker's function */
 /* Anywhere else: WORKER_ETHREAD (and values handed over are destroyed). */
 
-/* Deliver value as YIELDED. May wait (BLOCK at capacity, paused). Returns
-   OK; WORKER_RECEIVED with the oldest sent value in *sent / *sent_destroy
-   (yours now); WORKER_ABORTED once quit was asked (value not delivered:
-   return from your function). Pass sent and sent_destroy both or neither
-   (EINVAL); with neither, sent values stay queued. */
+/** Deliver value as YIELDED. May wait (BLOCK at capacity, paused). Returns
+    OK; WORKER_RECEIVED with the oldest sent value in *sent / *sent_destroy
+    (yours now); WORKER_ABORTED once quit was asked (value not delivered:
+    return from your function). Pass sent and sent_destroy both or neither
+    (EINVAL); with neither, sent values stay queued. */
 QTWORKER_API int  worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
                                void **sent, worker_destroy_fn *sent_destroy);
-/* 1 once quit was asked, else 0; parks here first if a pause was asked. */
+/** 1 once quit was asked, else 0; parks here first if a pause was asked. */
 QTWORKER_API int  worker_abort_requested(worker_ctx *ctx);
-/* Set the function's result (last call wins); delivered as RETURNED. */
+/** Set the function's result (last call wins); delivered as RETURNED. */
 QTWORKER_API int  worker_return(worker_ctx *ctx, void *value, worker_destroy_fn destroy);
-/* Make the outcome ERRORED with code and printf-style message (first call
-   wins). Return from your function afterwards. */
+/** Make the outcome ERRORED with code and printf-style message (first call
+    wins). Return from your function afterwards. */
 QTWORKER_API int  worker_fail(worker_ctx *ctx, int code, const char *fmt, ...);
-/* Emit WARNED with a printf-style message; never dropped. */
+/** Emit WARNED with a printf-style message; never dropped. */
 QTWORKER_API int  worker_warn(worker_ctx *ctx, const char *fmt, ...);
-/* Emit PROGRESS (done of total; total 0 = indeterminate; text may be NULL). */
+/** Emit PROGRESS (done of total; total 0 = indeterminate; text may be NULL). */
 QTWORKER_API int  worker_progress(worker_ctx *ctx, long long done, long long total,
                                   const char *text);
-/* Emit a custom event `name` (copied) carrying value; never dropped. */
+/** Emit a custom event `name` (copied) carrying value; never dropped. */
 QTWORKER_API int  worker_emit(worker_ctx *ctx, const char *name, void *value,
                               worker_destroy_fn destroy);
 
 /* ------------------------------------------------------ plain-C hosts */
 /* plain-C hosts (no Qt code of their own) */
-/* Make a QApplication if none exists (offscreen when there is no display).
-   argc/argv must outlive the application. */
-QTWORKER_API int  worker_app_init(int *argc, char **argv);  /* makes a QApplication if none */
-/* Run the event loop; returns its exit code (ENOAPP without an app). */
+/** Make a QApplication if none exists (offscreen when there is no display).
+    argc/argv must outlive the application. */
+QTWORKER_API int  worker_app_init(int *argc, char **argv);
+/** Run the event loop; returns its exit code (ENOAPP without an app). */
 QTWORKER_API int  worker_app_exec(void);
-/* End worker_app_exec with code; from any thread. */
+/** End worker_app_exec with code; from any thread. */
 QTWORKER_API void worker_app_quit(int code);
-/* Process pending events, waiting up to max_ms for one to arrive. */
-QTWORKER_API int  worker_app_process_events(int max_ms);   /* pump once, for CLIs and tests */
+/** Process pending events, waiting up to max_ms for one to arrive. */
+QTWORKER_API int  worker_app_process_events(int max_ms);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,177 @@
+/**
+ * @file qtworker.hpp
+ * @brief C++ convenience layer over qtworker.h: an RAII handle and lambdas
+ *        as worker functions and callbacks. Header-only, built purely on the
+ *        C API (nothing here is exported from the library).
+ *
+ * @code
+ * auto w = qtworker::Worker::create([](qtworker::Context ctx) {
+ *     for (int i = 0; i < 10; i++)
+ *         if (ctx.yield(new int(i)) == WORKER_ABORTED) return;
+ * });
+ * w.on(WORKER_EV_YIELDED, [](worker_event &ev) { use(*static_cast<int *>(ev.value)); });
+ * w.start();
+ * @endcode
+ */
+#ifndef QTWORKER_HPP
+#define QTWORKER_HPP
+
+#include "qtworker.h"
+
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <utility>
+
+/** C++ conveniences over the qtworker C API. */
+namespace qtworker {
+
+/** Deletes a T handed over as a void*; the destroy function for `new T`. */
+template <typename T>
+void delete_as(void *p) { delete static_cast<T *>(p); }
+
+/** The worker side: wraps the worker_ctx handed to the function. */
+class Context {
+public:
+    /** Wraps ctx (borrowed; valid only inside the worker's function). */
+    explicit Context(worker_ctx *ctx) noexcept : ctx_(ctx) {}
+    /** The C context, for the C worker-side calls. */
+    worker_ctx *get() const noexcept { return ctx_; }
+
+    /** worker_yield() of a raw value with its destroy function. */
+    int yield(void *value, worker_destroy_fn destroy) {
+        return worker_yield(ctx_, value, destroy, nullptr, nullptr);
+    }
+    /** Yields a heap value created with `new T` (the library deletes it). */
+    template <typename T>
+    int yield(T *value) { return yield(value, &delete_as<T>); }
+    /** worker_yield() that also receives: a sent value lands in *sent and
+        *sent_destroy (yours now) when it returns WORKER_RECEIVED. */
+    int yield_receive(void *value, worker_destroy_fn destroy, void **sent,
+                      worker_destroy_fn *sent_destroy) {
+        return worker_yield(ctx_, value, destroy, sent, sent_destroy);
+    }
+    /** worker_abort_requested() as a bool (parks first if pause was asked). */
+    bool abort_requested() { return worker_abort_requested(ctx_) == 1; }
+    /** worker_return() of a `new T` value. */
+    template <typename T>
+    int set_result(T *value) { return worker_return(ctx_, value, &delete_as<T>); }
+    /** worker_fail() with a plain message. */
+    int fail(int code, const char *message) { return worker_fail(ctx_, code, "%s", message); }
+    /** worker_warn() with a plain message. */
+    int warn(const char *message) { return worker_warn(ctx_, "%s", message); }
+    /** worker_progress(). */
+    int progress(long long done, long long total, const char *text = nullptr) {
+        return worker_progress(ctx_, done, total, text);
+    }
+    /** worker_emit() of a `new T` value. */
+    template <typename T>
+    int emit(const char *name, T *value) { return worker_emit(ctx_, name, value, &delete_as<T>); }
+
+private:
+    worker_ctx *ctx_;
+};
+
+/** An owning reference to a worker: copy = worker_ref, destruction =
+    worker_unref (which quits a running worker nobody else owns). */
+class Worker {
+public:
+    /** The worker's function: runs on the pool thread. */
+    using Function = std::function<void(Context)>;
+    /** A callback: runs on the worker's home (GUI) thread. */
+    using Callback = std::function<void(worker_event &)>;
+
+    /** An empty handle. */
+    Worker() noexcept = default;
+    /** Adopts an owner reference from the C API (e.g. from worker_create). */
+    explicit Worker(worker *adopted) noexcept : w_(adopted) {}
+    /** Another reference to the same worker. */
+    Worker(const Worker &o) noexcept : w_(o.w_ ? worker_ref(o.w_) : nullptr) {}
+    /** Takes o's reference. */
+    Worker(Worker &&o) noexcept : w_(std::exchange(o.w_, nullptr)) {}
+    /** Replaces this reference with another one. */
+    Worker &operator=(Worker o) noexcept {
+        std::swap(w_, o.w_);
+        return *this;
+    }
+    /** Drops the reference. */
+    ~Worker() { if (w_) worker_unref(w_); }
+
+    /** Creates a worker running fn. An exception escaping fn becomes an
+        ERRORED outcome with code -1 and its what(). Empty on bad options
+        (see worker_last_error()). */
+    static Worker create(Function fn, const worker_options *opts = nullptr) {
+        auto *heap = new Function(std::move(fn));
+        return Worker(worker_create(&run, heap, &delete_as<Function>, opts));
+    }
+
+    /** The C handle (still owned by this object). */
+    worker *get() const noexcept { return w_; }
+    /** True if this handle holds a worker. */
+    explicit operator bool() const noexcept { return w_ != nullptr; }
+
+    /** worker_connect() with a callable; returns the id or a negative status. */
+    long on(worker_event_type type, Callback cb) {
+        return worker_connect(w_, type, &call, new Callback(std::move(cb)), &delete_as<Callback>);
+    }
+    /** worker_connect_custom() with a callable. */
+    long on_custom(const char *name, Callback cb) {
+        return worker_connect_custom(w_, name, &call, new Callback(std::move(cb)),
+                                     &delete_as<Callback>);
+    }
+    /** worker_disconnect(). */
+    int disconnect(long id) { return worker_disconnect(w_, id); }
+
+    /** worker_start(). */
+    int start() { return worker_start(w_); }
+    /** worker_send() of a `new T` value (the receiver owns it then). */
+    template <typename T>
+    int send(T *value) { return worker_send(w_, value, &delete_as<T>); }
+    /** worker_pause(). */
+    int pause() { return worker_pause(w_); }
+    /** worker_resume(). */
+    int resume() { return worker_resume(w_); }
+    /** worker_toggle_pause(). */
+    int toggle_pause() { return worker_toggle_pause(w_); }
+    /** worker_quit(). */
+    int quit() { return worker_quit(w_); }
+    /** worker_await() (-1 = forever). */
+    int await(int timeout_ms = -1) { return worker_await(w_, timeout_ms); }
+    /** worker_is_running(). */
+    bool running() const { return worker_is_running(w_) == 1; }
+    /** worker_is_paused(). */
+    bool paused() const { return worker_is_paused(w_) == 1; }
+    /** worker_name(). */
+    const char *name() const { return worker_name(w_); }
+
+private:
+    static void run(worker_ctx *ctx, void *fn) {
+        try {
+            (*static_cast<Function *>(fn))(Context(ctx));
+        } catch (const std::exception &e) {
+            worker_fail(ctx, -1, "%s", e.what());
+        } catch (...) {
+            worker_fail(ctx, -1, "unknown C++ exception");
+        }
+    }
+
+    // Exceptions cannot cross the C library: report and go on.
+    static void call(worker_event *ev, void *cb) {
+        try {
+            (*static_cast<Callback *>(cb))(*ev);
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "qtworker: exception in callback of '%s': %s\n",
+                         worker_name(ev->source), e.what());
+        } catch (...) {
+            std::fprintf(stderr, "qtworker: exception in callback of '%s'\n",
+                         worker_name(ev->source));
+        }
+    }
+
+    worker *w_ = nullptr;
+};
+
+}  // namespace qtworker
+
+#endif  // QTWORKER_HPP

@@ -1,0 +1,103 @@
+// The C++ convenience header: RAII references, lambdas, exceptions.
+#include "qtworker.hpp"
+#include "harness.h"
+
+#include <stdexcept>
+#include <thread>
+
+using namespace th;
+
+namespace {
+
+struct Tracked {
+    static inline std::atomic<int> alive{0};
+    int v;
+    explicit Tracked(int x) : v(x) { alive++; }
+    ~Tracked() { alive--; }
+};
+
+bool pump_until_finished(qtworker::Worker &w, bool &finished) {
+    (void)w;
+    return pump_until([&] { return finished; });
+}
+
+}  // namespace
+
+TEST(CppHeader, LambdaGeneratorAndCallbacks) {
+    std::vector<int> got;
+    std::string returned;
+    bool finished = false;
+    {
+        auto w = qtworker::Worker::create([](qtworker::Context ctx) {
+            for (int i = 0; i < 5; i++)
+                if (ctx.yield(new Tracked(i)) != WORKER_OK) return;
+            ctx.set_result(new std::string("done"));
+        });
+        ASSERT_TRUE(w);
+        w.on(WORKER_EV_YIELDED, [&](worker_event &ev) { got.push_back(static_cast<Tracked *>(ev.value)->v); });
+        w.on(WORKER_EV_RETURNED, [&](worker_event &ev) { returned = *static_cast<std::string *>(ev.value); });
+        w.on(WORKER_EV_FINISHED, [&](worker_event &) { finished = true; });
+        ASSERT_EQ(w.start(), WORKER_OK);
+        ASSERT_TRUE(pump_until_finished(w, finished));
+    }
+    EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4}));
+    EXPECT_EQ(returned, "done");
+    EXPECT_EQ(Tracked::alive.load(), 0) << "every yielded value deleted once";
+}
+
+TEST(CppHeader, ExceptionBecomesErrored) {
+    std::string message;
+    int code = 0;
+    bool finished = false;
+    auto w = qtworker::Worker::create([](qtworker::Context) { throw std::runtime_error("boom"); });
+    w.on(WORKER_EV_ERRORED, [&](worker_event &ev) { message = ev.message; code = ev.code; });
+    w.on(WORKER_EV_FINISHED, [&](worker_event &) { finished = true; });
+    w.start();
+    ASSERT_TRUE(pump_until_finished(w, finished));
+    EXPECT_EQ(message, "boom");
+    EXPECT_EQ(code, -1);
+}
+
+TEST(CppHeader, CopiesShareOneWorkerAndLastDestructionQuits) {
+    bool finished = false, aborted = false;
+    worker *raw;
+    {
+        auto w = qtworker::Worker::create([](qtworker::Context ctx) {
+            while (!ctx.abort_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        });
+        raw = w.get();
+        w.on(WORKER_EV_ABORTED, [&](worker_event &) { aborted = true; });
+        w.on(WORKER_EV_FINISHED, [&](worker_event &) { finished = true; });
+        w.start();
+        qtworker::Worker copy = w;
+        EXPECT_EQ(copy.get(), raw);
+        EXPECT_TRUE(copy.running());
+    }  // both references gone: the worker is quit, and still delivers
+    ASSERT_TRUE(pump_until([&] { return finished; }));
+    EXPECT_TRUE(aborted);
+}
+
+TEST(CppHeader, SendReceivesTypedValues) {
+    std::vector<int> echoed;
+    bool finished = false;
+    auto w = qtworker::Worker::create([](qtworker::Context ctx) {
+        int received = 0;
+        while (received < 3) {
+            void *sent = nullptr;
+            worker_destroy_fn destroy = nullptr;
+            int rc = ctx.yield_receive(nullptr, nullptr, &sent, &destroy);
+            if (rc == WORKER_ABORTED) return;
+            if (rc == WORKER_RECEIVED) {
+                ctx.emit("echo", new int(*static_cast<int *>(sent) * 10));
+                destroy(sent);
+                received++;
+            }
+        }
+    });
+    w.on_custom("echo", [&](worker_event &ev) { echoed.push_back(*static_cast<int *>(ev.value)); });
+    w.on(WORKER_EV_FINISHED, [&](worker_event &) { finished = true; });
+    for (int i = 1; i <= 3; i++) w.send(new int(i));
+    w.start();
+    ASSERT_TRUE(pump_until([&] { return finished; }));
+    EXPECT_EQ(echoed, (std::vector<int>{10, 20, 30}));
+}
