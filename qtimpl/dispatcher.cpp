@@ -193,10 +193,10 @@ private:
         bool handled = false;
         auto conns = connections(w);
         for (const auto &c : *conns) {
-            if (c->type != e.type || !c->alive.load()) continue;
+            if (c->type != e.type) continue;
             if (c->filter_name && c->custom_name != e.text) continue;
             handled = true;
-            c->cb(&box.ev, c->user_data);
+            c->invoke(&box.ev);
         }
         if (e.type == WORKER_EV_ERRORED && !handled) report_unhandled_error(&box.ev);
         if (box.taken) {
@@ -205,6 +205,34 @@ private:
         e.release();
     }
 };
+
+void Connection::invoke(worker_event *ev) {
+    int s = Idle;
+    if (!state.compare_exchange_strong(s, Calling)) return;  // disconnected
+    cb(ev, user_data);
+    s = Calling;
+    if (!state.compare_exchange_strong(s, Idle)) {
+        // Disconnected while it ran (possibly by itself): destroy now.
+        state.store(Dead);
+        destroy_user_data();
+    }
+}
+
+void Connection::disconnect() {
+    for (;;) {
+        int s = state.load();
+        if (s == Idle) {
+            if (state.compare_exchange_weak(s, Dead)) {
+                destroy_user_data();
+                return;
+            }
+        } else if (s == Calling) {
+            if (state.compare_exchange_weak(s, DeadAfterCall)) return;  // invoke() destroys
+        } else {
+            return;
+        }
+    }
+}
 
 namespace {
 

@@ -32,7 +32,8 @@ private:
     worker *w_;
 };
 
-bool ended(const worker *w) { return w->phase == Phase::Done; }
+// The function has returned (leftovers may still be being destroyed).
+bool ended(const worker *w) { return w->phase == Phase::Ending || w->phase == Phase::Done; }
 
 long add_connection(worker *w, worker_event_type type, const char *custom_name,
                     worker_callback cb, void *user_data, worker_destroy_fn ud_destroy) {
@@ -184,13 +185,14 @@ int worker_disconnect(worker *w, long id) {
         for (auto it = h->conns.begin(); it != h->conns.end(); ++it) {
             if ((*it)->id != id) continue;
             gone = std::move(*it);
-            gone->alive.store(false);
             h->conns.erase(it);
             h->conn_version.fetch_add(1);
             break;
         }
     }
-    return gone ? WORKER_OK : WORKER_EINVAL;
+    if (!gone) return WORKER_EINVAL;
+    gone->disconnect();  // user_data destroyed now, or right after a running call
+    return WORKER_OK;
 }
 
 int worker_start(worker *w) {
@@ -248,7 +250,8 @@ int worker_is_running(const worker *w) {
     Handle h(w);
     if (!h) return 0;
     std::lock_guard<std::mutex> lk(h->mu);
-    return h->phase == Phase::Started || h->phase == Phase::Running;
+    return h->phase == Phase::Started || h->phase == Phase::Running ||
+           h->phase == Phase::Ending;
 }
 
 int worker_is_paused(const worker *w) {

@@ -56,19 +56,32 @@ struct Sent {
     worker_destroy_fn destroy;
 };
 
+// A callback connection. Its user_data is destroyed exactly once: by
+// worker_disconnect (or, if the callback is running right then, just after
+// it returns), or when the worker is freed.
 struct Connection {
+    enum State { Idle, Calling, Dead, DeadAfterCall };
     long id;
     worker_event_type type;
-    std::string custom_name;  // empty: every custom event
+    std::string custom_name;  // with filter_name: only this custom event
     bool filter_name;
     worker_callback cb;
     void *user_data;
     worker_destroy_fn user_data_destroy;
-    std::atomic<bool> alive{true};
-    ~Connection() { if (user_data_destroy) user_data_destroy(user_data); }
+    std::atomic<int> state{Idle};
+
+    void destroy_user_data() {
+        worker_destroy_fn d = user_data_destroy;
+        user_data_destroy = nullptr;
+        if (d) d(user_data);
+    }
+    void disconnect();                          // any thread
+    void invoke(worker_event *ev);              // home thread
+    ~Connection() { destroy_user_data(); }
 };
 
-enum class Phase { Created, Started, Running, Done };
+// Ending: the function has returned, leftovers are being destroyed.
+enum class Phase { Created, Started, Running, Ending, Done };
 
 }  // namespace qtw
 

@@ -108,26 +108,32 @@ void run_worker(worker *w) {
         w->fn(&w->ctx, w->arg);
         tls_ctx = nullptr;
     }
+    // The function has returned: settle the outcome and take every leftover
+    // (arg, a result hidden by quit/fail, sends never received) out under the
+    // lock, destroy them unlocked, and only then queue the outcome and
+    // FINISHED — so a FINISHED callback sees every payload already destroyed.
     void *arg;
-    {
-        std::lock_guard<std::mutex> lk(w->mu);
-        w->arg_consumed = true;
-        arg = w->arg;
-    }
-    if (w->arg_destroy) w->arg_destroy(arg);
-
+    Entry outcome, hidden_result;
     std::deque<Sent> unreceived;
-    Entry discarded_result(WORKER_EV_RETURNED);
     {
         std::unique_lock<std::mutex> lk(w->mu);
-        Entry outcome = outcome_locked(w);
-        discarded_result.value = w->result;  // a result hidden by abort/fail
-        discarded_result.destroy = w->result_destroy;
+        w->phase = Phase::Ending;  // owner-side calls now get ESTATE
+        w->paused = false;
+        w->arg_consumed = true;
+        arg = w->arg;
+        outcome = outcome_locked(w);
+        hidden_result = make_entry(WORKER_EV_RETURNED, w->result, w->result_destroy);
         w->result = nullptr;
         w->result_destroy = nullptr;
         unreceived.swap(w->inbox);
+    }
+    if (w->arg_destroy) w->arg_destroy(arg);
+    hidden_result.release();
+    for (auto &s : unreceived)
+        if (s.destroy) s.destroy(s.value);
+    {
+        std::unique_lock<std::mutex> lk(w->mu);
         w->phase = Phase::Done;
-        w->paused = false;
         // Leave the live registry before FINISHED can be delivered and the
         // worker freed: after this block nothing here touches w.
         set_live(w, false);
@@ -135,9 +141,6 @@ void run_worker(worker *w) {
         push_control_locked(w, lk, make_entry(WORKER_EV_FINISHED));
         w->done_cv.notify_all();
     }
-    discarded_result.release();
-    for (auto &s : unreceived)
-        if (s.destroy) s.destroy(s.value);
 }
 
 }  // namespace qtw
