@@ -121,7 +121,7 @@ QTWORKER_API void worker_options_init(worker_options *opts);
 /** A new, not yet started worker that will run fn(ctx, arg); ref count 1.
     arg_destroy(arg) runs once the function has returned (or the worker is
     freed without having run). NULL opts = defaults. Returns NULL on bad input
-    (fn NULL, bad policy, capacity > WORKER_MAX_CAPACITY): see
+    (fn NULL, bad policy, capacity > WORKER_MAX_CAPACITY, progress_total < 0): see
     worker_last_error(); arg is destroyed then too. */
 QTWORKER_API worker *worker_create(worker_fn fn, void *arg,
                                    worker_destroy_fn arg_destroy,
@@ -183,7 +183,8 @@ QTWORKER_API long worker_connect_custom(worker *w, const char *name,
                                         worker_callback cb, void *user_data,
                                         worker_destroy_fn user_data_destroy);
 /** Remove a connection; it is not called again (also from inside a callback).
-    EINVAL for an unknown id. */
+    Its user_data is destroyed before this returns — or, when its callback is
+    running right then, as soon as that call returns. EINVAL for an unknown id. */
 QTWORKER_API int  worker_disconnect(worker *w, long id);
 
 /** The default handler for ERRORED events of workers with no ERRORED callback
@@ -219,7 +220,8 @@ QTWORKER_API int  worker_toggle_pause(worker *w);
     events still arrive. Before start: OK, and
     a later start gives STARTED, ABORTED, FINISHED without running fn. */
 QTWORKER_API int  worker_quit(worker *w);
-/** 1 while started and its function has not returned; 0 otherwise. */
+/** 1 from worker_start until the worker has ended (its function returned and
+    its leftover values were destroyed); 0 otherwise. */
 QTWORKER_API int  worker_is_running(const worker *w);
 /** 1 while the worker is parked in a pause; 0 otherwise. */
 QTWORKER_API int  worker_is_paused(const worker *w);
@@ -237,11 +239,11 @@ QTWORKER_API int  worker_await_all(int timeout_ms);
 /* registry of live workers (started, not yet finished), e.g. for a
    "2 tasks still running - quit anyway?" dialog */
 
-/** Live = started and its function has not yet returned. */
+/** How many workers are live: started and not yet ended (see worker_is_running). */
 QTWORKER_API int         worker_live_count(void);
 /** Up to max live workers into out, each a new reference (worker_unref each);
     returns how many were written. With max 0 (out may be NULL) writes
-    nothing and returns the live count. */
+    nothing and returns the live count. EINVAL for max < 0, or out NULL. */
 QTWORKER_API int         worker_list(worker **out, int max);
 /** The name given in the options, or "worker-N"; NULL for NULL. */
 QTWORKER_API const char *worker_name(const worker *w);
