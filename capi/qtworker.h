@@ -68,7 +68,8 @@ enum { WORKER_OK = 0,        /**< success                                  */
        WORKER_ENOMEM = -4,   /**< out of memory                            */
        WORKER_ETIMEDOUT = -5,/**< a wait ran out of time                   */
        WORKER_ABORTED = -6,  /**< quit requested: return from your fn      */
-       WORKER_ENOAPP = -7 }; /**< no QCoreApplication                      */
+       WORKER_ENOAPP = -7,   /**< no QCoreApplication                      */
+       WORKER_EBUSY = -8 };  /**< exclusive serial group is busy           */
 
 /** The library's version as QTWORKER_VERSION_HEX / _STRING (compare with the
     header's macros to detect a mismatched shared library). */
@@ -104,6 +105,17 @@ typedef struct worker_options {
     size_t        capacity;       /**< undelivered values held; default > 0     */
     long long     progress_total; /**< napari progress={'total':N}; 0 = none    */
     const char   *progress_desc;  /**< napari progress={'desc':...}             */
+    /** Serial group (copied; NULL = none): workers of one group run one at
+        a time, in start order; other groups and ungrouped workers run in
+        parallel. A queued member counts as started and live. */
+    const char   *group;
+    /** Nonzero: worker_start() of this worker returns WORKER_EBUSY instead of
+        queueing when a member of its group is running or queued. */
+    int           group_exclusive;
+    /** > 0: once its function has run this long, the worker is quit; the
+        outcome is ABORTED with code WORKER_ETIMEDOUT and the reason in
+        message. Counted from when the function starts (not queue time). */
+    long long     timeout_ms;
     /* room to grow: fields are appended, never reordered */
 } worker_options;
 
@@ -121,7 +133,8 @@ QTWORKER_API void worker_options_init(worker_options *opts);
 /** A new, not yet started worker that will run fn(ctx, arg); ref count 1.
     arg_destroy(arg) runs once the function has returned (or the worker is
     freed without having run). NULL opts = defaults. Returns NULL on bad input
-    (fn NULL, bad policy, capacity > WORKER_MAX_CAPACITY, progress_total < 0): see
+    (fn NULL, bad policy, capacity > WORKER_MAX_CAPACITY, progress_total < 0,
+    timeout_ms < 0, empty group name): see
     worker_last_error(); arg is destroyed then too. */
 QTWORKER_API worker *worker_create(worker_fn fn, void *arg,
                                    worker_destroy_fn arg_destroy,
@@ -197,7 +210,10 @@ QTWORKER_API void worker_set_error_handler(worker_callback cb, void *user_data);
    they return WORKER_ESTATE (values handed over are destroyed). */
 
 /** Run the worker on a pooled thread; STARTED is its first event. Once only
-    (ESTATE after). ENOAPP without a QCoreApplication. Works from any thread.
+    (ESTATE after). ENOAPP without a QCoreApplication; EBUSY for a
+    group_exclusive worker whose group is busy (it stays startable). In a
+    serial group it may wait for its turn: STARTED comes when it runs.
+    Works from any thread.
     Events are delivered by the home thread's event loop, so callbacks
     connected on that thread before it runs its loop again (e.g. right after
     worker_start) still see every event, STARTED included. */

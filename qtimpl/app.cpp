@@ -24,6 +24,7 @@ const char *worker_strerror(int status) {
     case WORKER_ETIMEDOUT: return "timed out";
     case WORKER_ABORTED: return "quit was requested: return from the worker function";
     case WORKER_ENOAPP: return "no QCoreApplication exists (call worker_app_init first)";
+    case WORKER_EBUSY: return "the worker's exclusive serial group is busy";
     default: return "unknown status code";
     }
 }

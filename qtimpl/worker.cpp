@@ -104,6 +104,9 @@ void worker_options_init(worker_options *opts) {
     opts->capacity = WORKER_DEFAULT_CAPACITY;
     opts->progress_total = 0;
     opts->progress_desc = nullptr;
+    opts->group = nullptr;
+    opts->group_exclusive = 0;
+    opts->timeout_ms = 0;
 }
 
 worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
@@ -113,7 +116,8 @@ worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
     if (!opts) opts = &defaults;
     bool bad = !fn || (int)opts->policy < (int)WORKER_BLOCK ||
                (int)opts->policy > (int)WORKER_LATEST ||
-               opts->capacity > WORKER_MAX_CAPACITY || opts->progress_total < 0;
+               opts->capacity > WORKER_MAX_CAPACITY || opts->progress_total < 0 ||
+               opts->timeout_ms < 0 || (opts->group && !*opts->group);
     if (bad) {
         last_error = WORKER_EINVAL;
         destroy_value(arg, arg_destroy);
@@ -137,6 +141,9 @@ worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
         w->progress_desc = opts->progress_desc;
         w->has_progress_desc = true;
     }
+    if (opts->group) w->group = opts->group;
+    w->group_exclusive = opts->group_exclusive != 0;
+    w->timeout_ms = opts->timeout_ms;
     w->home_thread = qtw::creator_home_thread();
     qtw::register_worker(w);
     last_error = WORKER_OK;
@@ -200,16 +207,20 @@ int worker_start(worker *w) {
     if (!h) return WORKER_EINVAL;
     if (!QCoreApplication::instance()) return WORKER_ENOAPP;
     qtw::Dispatcher *d = qtw::dispatcher_for(w);
+    auto group_lk = qtw::group_lock(w);  // admission and start are one step
     {
         std::lock_guard<std::mutex> lk(h->mu);
         if (h->phase != Phase::Created) return WORKER_ESTATE;
+        if (h->group_exclusive && qtw::group_busy_locked(w)) return WORKER_EBUSY;
         h->phase = Phase::Started;
         h->dispatcher = d;
     }
     h->total_refs.fetch_add(1);  // the library's ref, dropped after FINISHED
     qtw::set_live(w, true);
     qtw::ensure_exit_hook();
-    qtw::pool_submit(qtw::run_worker, w);
+    bool run_now = qtw::group_admit_locked(w);
+    if (group_lk.owns_lock()) group_lk.unlock();
+    if (run_now) qtw::pool_submit(qtw::run_worker, w);
     return WORKER_OK;
 }
 
@@ -239,11 +250,14 @@ int worker_toggle_pause(worker *w) {
 }
 
 int worker_quit(worker *w) {
-    return control(w, [](worker *x) {
+    Handle h(w);  // keeps w alive for group_on_quit below
+    int rc = control(w, [](worker *x) {
         x->abort_requested = true;
         x->pause_cv.notify_all();
         x->space_cv.notify_all();
     });
+    if (rc == WORKER_OK) qtw::group_on_quit(w);
+    return rc;
 }
 
 int worker_is_running(const worker *w) {

@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -104,6 +106,9 @@ struct worker {
     long long progress_total = 0;
     std::string progress_desc;
     bool has_progress_desc = false;
+    std::string group;              // serial group; empty = none
+    bool group_exclusive = false;
+    long long timeout_ms = 0;
     worker_ctx ctx{this};
 
     // --- state guarded by mu
@@ -116,6 +121,7 @@ struct worker {
     bool paused = false;
     std::atomic<bool> abort_requested{false};  // also read unlocked by the dispatcher
     bool failed = false;
+    bool timed_out = false;
     bool arg_consumed = false;
     int fail_code = 0;
     std::string fail_message;
@@ -130,6 +136,13 @@ struct worker {
     long long yields = 0;
     std::atomic<long long> dropped{0};
     std::thread::id run_thread;
+
+    // --- serial group membership (guarded by the groups mutex)
+    bool group_queued = false;      // started, waiting for the group's slot
+    bool group_holder = false;      // holds the group's slot
+    // --- timeout (guarded by the watchdog mutex)
+    bool watched = false;
+    std::multimap<std::chrono::steady_clock::time_point, worker *>::iterator watch_entry;
 
     // --- connections: list guarded by mu, version bumps on change
     std::vector<std::shared_ptr<qtw::Connection>> conns;
@@ -166,6 +179,17 @@ int push_data(worker *w, Entry &&e);
 // after unlocking), a refused entry stays in e.
 int push_data_locked(worker *w, std::unique_lock<std::mutex> &lk, Entry &e, Entry *stale);
 void push_control_locked(worker *w, std::unique_lock<std::mutex> &lk, Entry &&e);
+
+// Serial groups (groups.cpp).
+std::unique_lock<std::mutex> group_lock(const worker *w);  // empty lock if no group
+bool group_busy_locked(const worker *w);
+bool group_admit_locked(worker *w);     // true: run now; false: queued
+void group_release(worker *w);          // the function ended: start the next
+void group_on_quit(worker *w);          // a queued member is quit: end it now
+
+// Timeouts (watchdog.cpp).
+void watch_timeout(worker *w);
+void unwatch_timeout(worker *w);
 
 // Thread pool.
 void pool_submit(void (*run)(worker *), worker *w);

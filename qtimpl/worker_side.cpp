@@ -88,6 +88,12 @@ static Entry outcome_locked(worker *w) {
         e.code = w->fail_code;
         return e;
     }
+    if (w->timed_out) {
+        Entry e = text_entry(WORKER_EV_ABORTED,
+                             "timed out after " + std::to_string(w->timeout_ms) + " ms");
+        e.code = WORKER_ETIMEDOUT;
+        return e;
+    }
     if (w->abort_requested) return make_entry(WORKER_EV_ABORTED);
     Entry e = make_entry(WORKER_EV_RETURNED, w->result, w->result_destroy);
     w->result = nullptr;
@@ -104,9 +110,11 @@ void run_worker(worker *w) {
         skip = w->abort_requested;  // quit before it ran: never call fn
     }
     if (!skip) {
+        watch_timeout(w);
         tls_ctx = &w->ctx;
         w->fn(&w->ctx, w->arg);
         tls_ctx = nullptr;
+        unwatch_timeout(w);
     }
     // The function has returned: settle the outcome and take every leftover
     // (arg, a result hidden by quit/fail, sends never received) out under the
@@ -131,6 +139,7 @@ void run_worker(worker *w) {
     hidden_result.release();
     for (auto &s : unreceived)
         if (s.destroy) s.destroy(s.value);
+    group_release(w);  // the next member of its serial group may run now
     {
         std::unique_lock<std::mutex> lk(w->mu);
         w->phase = Phase::Done;

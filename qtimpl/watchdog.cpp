@@ -1,0 +1,86 @@
+// worker_options.timeout_ms: one watchdog thread quits workers still running
+// when their time is up; the outcome is ABORTED with code WORKER_ETIMEDOUT.
+#include "worker_p.h"
+
+#include <chrono>
+#include <map>
+
+namespace qtw {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Watchdog {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::multimap<Clock::time_point, worker *> due;  // each holds a worker ref
+    bool running = false;
+};
+
+// Leaked on purpose: its thread lives until the process ends.
+Watchdog &watchdog() {
+    static Watchdog *d = new Watchdog;
+    return *d;
+}
+
+void expire(worker *w) {
+    std::lock_guard<std::mutex> lk(w->mu);
+    if (w->phase != Phase::Running) return;
+    w->timed_out = true;
+    w->abort_requested = true;
+    w->pause_cv.notify_all();
+    w->space_cv.notify_all();
+}
+
+void watch_loop() {
+    Watchdog &d = watchdog();
+    std::unique_lock<std::mutex> lk(d.mu);
+    for (;;) {
+        if (d.due.empty()) {
+            d.cv.wait(lk);
+            continue;
+        }
+        auto first = d.due.begin();
+        if (Clock::now() < first->first) {
+            d.cv.wait_until(lk, first->first);
+            continue;
+        }
+        worker *w = first->second;
+        d.due.erase(first);
+        w->watched = false;
+        lk.unlock();
+        expire(w);
+        release(w);
+        lk.lock();
+    }
+}
+
+}  // namespace
+
+void watch_timeout(worker *w) {
+    if (w->timeout_ms <= 0) return;
+    Watchdog &d = watchdog();
+    w->total_refs.fetch_add(1);
+    std::lock_guard<std::mutex> lk(d.mu);
+    w->watch_entry = d.due.emplace(Clock::now() + std::chrono::milliseconds(w->timeout_ms), w);
+    w->watched = true;
+    if (!d.running) {
+        d.running = true;
+        std::thread(watch_loop).detach();
+    }
+    d.cv.notify_one();
+}
+
+void unwatch_timeout(worker *w) {
+    if (w->timeout_ms <= 0) return;
+    Watchdog &d = watchdog();
+    {
+        std::lock_guard<std::mutex> lk(d.mu);
+        if (!w->watched) return;  // already expired: the watchdog releases it
+        d.due.erase(w->watch_entry);
+        w->watched = false;
+    }
+    release(w);
+}
+
+}  // namespace qtw
