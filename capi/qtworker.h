@@ -25,6 +25,7 @@
 #define QTWORKER_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -159,7 +160,10 @@ typedef enum {
     WORKER_EV_RESUMED,   /**< the worker runs again after worker_resume()      */
     WORKER_EV_ABORTED,   /**< outcome: stopped by worker_quit()                */
     WORKER_EV_FINISHED,  /**< last event of every started worker              */
-    WORKER_EV_CUSTOM     /**< worker_emit() (name, value)                      */
+    WORKER_EV_CUSTOM,    /**< worker_emit() (name, value)                      */
+    WORKER_EV_OUTPUT     /**< a line printed to worker_stdout()/worker_stderr():
+                              message = the line without its newline,
+                              name = "stdout" or "stderr", code = 1 or 2      */
 } worker_event_type;
 
 /** An event as a callback sees it. Valid only during the callback; strings
@@ -297,6 +301,21 @@ QTWORKER_API int  worker_progress(worker_ctx *ctx, long long done, long long tot
 /** Emit a custom event `name` (copied) carrying value; never dropped. */
 QTWORKER_API int  worker_emit(worker_ctx *ctx, const char *name, void *value,
                               worker_destroy_fn destroy);
+
+/** Longest OUTPUT line; a longer one arrives split into pieces this long. */
+#define WORKER_MAX_LINE 16384
+
+/** A stdio stream for the worker's printed output: each complete line
+    becomes an OUTPUT event (name "stdout"), in order with the worker's other
+    events; a last line without a newline arrives when the function returns.
+    Use fprintf/fputs/fwrite as usual, and hand it to library code that takes
+    a FILE *. Output is never dropped: a writer waits while the stream holds
+    `capacity` undelivered entries, whatever the policy. Valid only until the
+    function returns (the library closes it; do not fclose it). NULL outside
+    the worker's function. */
+QTWORKER_API FILE *worker_stdout(worker_ctx *ctx);
+/** Like worker_stdout(), for error output (name "stderr", code 2). */
+QTWORKER_API FILE *worker_stderr(worker_ctx *ctx);
 
 /* ------------------------------------------------------ plain-C hosts */
 /* plain-C hosts (no Qt code of their own) */

@@ -190,6 +190,7 @@ private:
             else
                 box.ev.message = e.text.c_str();
         }
+        if (e.type == WORKER_EV_OUTPUT) box.ev.name = e.code == 2 ? "stderr" : "stdout";
         bool handled = false;
         auto conns = connections(w);
         for (const auto &c : *conns) {

@@ -13,7 +13,7 @@ void Entry::release() {
 
 bool counts_against_capacity(worker_event_type t) {
     return t == WORKER_EV_YIELDED || t == WORKER_EV_WARNED ||
-           t == WORKER_EV_PROGRESS || t == WORKER_EV_CUSTOM;
+           t == WORKER_EV_PROGRESS || t == WORKER_EV_CUSTOM || t == WORKER_EV_OUTPUT;
 }
 
 static bool coalesces(worker_event_type t) {
@@ -50,7 +50,10 @@ int push_data_locked(worker *w, std::unique_lock<std::mutex> &lk, Entry &e, Entr
     if (w->policy == WORKER_LATEST && coalesces(e.type) && take_stale_locked(w, e.type, stale) &&
         e.type == WORKER_EV_YIELDED)
         w->dropped.fetch_add(1);
-    while (!w->abort_requested && w->policy != WORKER_QUEUE &&
+    // Output waits at capacity under every policy: a chatty worker cannot
+    // exhaust memory, and no line is ever dropped.
+    bool bounded = w->policy != WORKER_QUEUE || e.type == WORKER_EV_OUTPUT;
+    while (!w->abort_requested && bounded &&
            w->data_entries >= w->capacity && w->home_waiters == 0) {
         w->space_waiters++;
         w->space_cv.wait(lk);

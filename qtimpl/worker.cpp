@@ -38,7 +38,7 @@ bool ended(const worker *w) { return w->phase == Phase::Ending || w->phase == Ph
 long add_connection(worker *w, worker_event_type type, const char *custom_name,
                     worker_callback cb, void *user_data, worker_destroy_fn ud_destroy) {
     Handle h(w);
-    bool bad_type = (int)type < (int)WORKER_EV_STARTED || (int)type > (int)WORKER_EV_CUSTOM;
+    bool bad_type = (int)type < (int)WORKER_EV_STARTED || (int)type > (int)WORKER_EV_OUTPUT;
     if (!h || !cb || bad_type) {
         destroy_value(user_data, ud_destroy);
         return WORKER_EINVAL;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -20,6 +21,7 @@
 namespace qtw {
 
 class Dispatcher;
+struct OutputStream;
 
 // One entry of a worker's ordered event stream.
 struct Entry {
@@ -110,6 +112,7 @@ struct worker {
     bool group_exclusive = false;
     long long timeout_ms = 0;
     worker_ctx ctx{this};
+    qtw::OutputStream *output[2] = {nullptr, nullptr};  // worker thread only
 
     // --- state guarded by mu
     mutable std::mutex mu;
@@ -190,6 +193,10 @@ void group_on_quit(worker *w);          // a queued member is quit: end it now
 // Timeouts (watchdog.cpp).
 void watch_timeout(worker *w);
 void unwatch_timeout(worker *w);
+
+// Worker output streams (output.cpp).
+FILE *open_output(worker *w, int stream_no);  // 1 = stdout, 2 = stderr
+void close_outputs(worker *w);                  // emits partial lines
 
 // Thread pool.
 void pool_submit(void (*run)(worker *), worker *w);

@@ -114,6 +114,7 @@ void run_worker(worker *w) {
         tls_ctx = &w->ctx;
         w->fn(&w->ctx, w->arg);
         tls_ctx = nullptr;
+        close_outputs(w);  // a last partial line goes before the outcome
         unwatch_timeout(w);
     }
     // The function has returned: settle the outcome and take every leftover
@@ -265,6 +266,14 @@ int worker_emit(worker_ctx *ctx, const char *name, void *value, worker_destroy_f
     e.value = value;
     e.destroy = destroy;
     return qtw::push_data(ctx->w, std::move(e));
+}
+
+FILE *worker_stdout(worker_ctx *ctx) {
+    return check_ctx(ctx) == WORKER_OK ? qtw::open_output(ctx->w, 1) : nullptr;
+}
+
+FILE *worker_stderr(worker_ctx *ctx) {
+    return check_ctx(ctx) == WORKER_OK ? qtw::open_output(ctx->w, 2) : nullptr;
 }
 
 }  // extern "C"

@@ -1,0 +1,77 @@
+// Worker output: worker_stdout()/worker_stderr() hand the worker a FILE *
+// (glibc fopencookie) whose complete lines become OUTPUT events, in order with
+// the worker's other events. Lines longer than WORKER_MAX_LINE are split.
+#include "worker_p.h"
+
+#include <cstdio>
+
+namespace qtw {
+
+struct OutputStream {
+    worker *w;
+    int stream_no;  // 1 = stdout-like, 2 = stderr-like
+    std::string partial;
+    FILE *file = nullptr;
+};
+
+namespace {
+
+void emit_line(OutputStream *o) {
+    Entry e(WORKER_EV_OUTPUT);
+    e.text.swap(o->partial);
+    e.has_text = true;
+    e.code = o->stream_no;
+    push_data(o->w, std::move(e));  // waits at capacity: output is never dropped
+}
+
+ssize_t write_lines(void *cookie, const char *buf, size_t size) {
+    auto *o = static_cast<OutputStream *>(cookie);
+    for (size_t i = 0; i < size; i++) {
+        if (buf[i] == '\n') {
+            emit_line(o);
+            continue;
+        }
+        o->partial.push_back(buf[i]);
+        if (o->partial.size() >= WORKER_MAX_LINE) emit_line(o);
+    }
+    return (ssize_t)size;
+}
+
+int close_lines(void *cookie) {
+    auto *o = static_cast<OutputStream *>(cookie);
+    if (!o->partial.empty()) emit_line(o);  // a last line without '\n'
+    delete o;
+    return 0;
+}
+
+}  // namespace
+
+FILE *open_output(worker *w, int stream_no) {
+    OutputStream *&slot = w->output[stream_no - 1];
+    if (slot) return slot->file;
+    auto *o = new OutputStream{w, stream_no, {}, nullptr};
+    cookie_io_functions_t io{};
+    io.write = write_lines;
+    io.close = close_lines;
+    o->file = fopencookie(o, "w", io);
+    if (!o->file) {
+        delete o;
+        return nullptr;
+    }
+    // Line buffered: a complete line reaches the stream at its '\n', so it
+    // stays in order with a worker_yield() that follows it.
+    setvbuf(o->file, nullptr, _IOLBF, BUFSIZ);
+    slot = o;
+    return o->file;
+}
+
+void close_outputs(worker *w) {
+    for (OutputStream *&o : w->output) {
+        if (!o) continue;
+        FILE *f = o->file;
+        o = nullptr;
+        fclose(f);  // flushes, emits the partial line, frees the stream
+    }
+}
+
+}  // namespace qtw
