@@ -173,7 +173,7 @@ public:
             int64_t t = now_ns();
             int64_t gap = t - last_.exchange(t);
             if (gap > max_.load()) max_.store(gap);
-            if (std::getenv("BENCH_GAPLOG") && gap > 50000000)
+            if (log_ns_ && gap > log_ns_)
                 std::fprintf(stderr, "gap %.1f ms ending at %.3f s\n", gap / 1e6, (t - t0_) / 1e9);
         });
     }
@@ -188,6 +188,8 @@ public:
 
 private:
     QTimer timer_;
+    // BENCH_GAPLOG=MS: print every gap over MS ms (when and how long the GUI froze).
+    int64_t log_ns_ = std::getenv("BENCH_GAPLOG") ? std::atol(std::getenv("BENCH_GAPLOG")) * 1000000 : 0;
     int64_t t0_ = 0;
     std::atomic<int64_t> last_{0}, max_{0};
 };

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 namespace th {
 
@@ -23,8 +24,18 @@ long payloads_alive() { return created.load() - destroyed.load(); }
 long payloads_destroyed() { return destroyed.load(); }
 void reset_payloads() { created = 0; destroyed = 0; }
 
+void expect_payloads_freed() {
+    EXPECT_EQ(payloads_alive(), 0);
+    pump_until([] { return payloads_alive() <= 0; }, 2000);
+}
+
+void slow_payload_free(void *p) {
+    nap(100);
+    payload_free(p);
+}
+
 Recorder::Recorder(worker *w, bool values_are_ints) : ints_(values_are_ints) {
-    for (int t = WORKER_EV_STARTED; t <= WORKER_EV_CUSTOM; t++)
+    for (int t = WORKER_EV_STARTED; t <= WORKER_EV_OUTPUT; t++)
         EXPECT_GT(worker_connect(w, (worker_event_type)t, &Recorder::cb, this, nullptr), 0);
 }
 
@@ -72,10 +83,67 @@ int Recorder::count(worker_event_type t) const {
     return n;
 }
 
+const Rec &Recorder::first(worker_event_type t) const {
+    for (auto &e : events_)
+        if (e.type == t) return e;
+    static const Rec none{};
+    ADD_FAILURE() << "no " << type_name(t) << " event";
+    return none;
+}
+
+worker_event_type Recorder::outcome() const {
+    return events_.size() >= 2 ? events_[events_.size() - 2].type : WORKER_EV_STARTED;
+}
+
 bool Recorder::wait_finished(int timeout_ms) {
     bool ok = pump_until([this] { return finished(); }, timeout_ms);
     if (ok) expect_valid_order(types());
     return ok;
+}
+
+bool Recorder::wait_for(worker_event_type t, int n, int timeout_ms) {
+    return pump_until([this, t, n] { return count(t) >= n; }, timeout_ms);
+}
+
+// ---- Job
+
+static void run_body(worker_ctx *ctx, void *body) { (*static_cast<Body *>(body))(ctx); }
+static void free_body(void *body) { delete static_cast<Body *>(body); }
+static void set_flag(worker_event *, void *flag) { *static_cast<bool *>(flag) = true; }
+
+Job::Job(Body body, const worker_options *o, bool record) {
+    init(run_body, new Body(std::move(body)), free_body, o, record);
+}
+
+Job::Job(worker_fn fn, void *arg, const worker_options *o, bool record) {
+    init(fn, arg, nullptr, o, record);
+}
+
+void Job::init(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
+               const worker_options *o, bool record) {
+    w = worker_create(fn, arg, arg_destroy, o);
+    if (!w) return;
+    EXPECT_GT(worker_connect(w, WORKER_EV_FINISHED, set_flag, &done_, nullptr), 0);
+    if (record) rec = std::make_unique<Recorder>(w);
+}
+
+int Job::start() {
+    started_ = true;
+    return worker_start(w);
+}
+
+bool Job::wait_done(int timeout_ms) {
+    return pump_until([this] { return done_; }, timeout_ms);
+}
+
+void Job::close() {
+    if (!w) return;
+    worker_quit(w);
+    if (started_) {
+        EXPECT_TRUE(rec ? rec->wait_finished() : wait_done()) << "worker never finished";
+    }
+    worker_unref(w);
+    w = nullptr;
 }
 
 bool pump_until(const std::function<bool()> &pred, int timeout_ms) {
@@ -86,6 +154,26 @@ bool pump_until(const std::function<bool()> &pred, int timeout_ms) {
     }
     return true;
 }
+
+void pump_for(int ms) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) worker_app_process_events(5);
+}
+
+bool wait_no_pump(const std::function<bool()> &pred, int timeout_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        nap();
+    }
+    return true;
+}
+
+bool wait_no_pump(const std::atomic<bool> &flag, int timeout_ms) {
+    return wait_no_pump([&flag] { return flag.load(); }, timeout_ms);
+}
+
+void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 static bool is_outcome(worker_event_type t) {
     return t == WORKER_EV_RETURNED || t == WORKER_EV_ERRORED || t == WORKER_EV_ABORTED;
@@ -111,8 +199,8 @@ void expect_valid_order(const std::vector<worker_event_type> &types) {
 const char *type_name(worker_event_type t) {
     static const char *names[] = {"started", "yielded", "returned", "errored",
                                   "warned", "progress", "paused", "resumed",
-                                  "aborted", "finished", "custom"};
-    return (int)t >= 0 && (int)t <= WORKER_EV_CUSTOM ? names[t] : "?";
+                                  "aborted", "finished", "custom", "output"};
+    return (int)t >= 0 && (int)t <= WORKER_EV_OUTPUT ? names[t] : "?";
 }
 
 }  // namespace th

@@ -96,22 +96,7 @@ void expect_connect_rejected(worker *w, int expected) {
     EXPECT_EQ(payloads_alive(), before) << "user_data of a failed connect is destroyed at once";
 }
 
-// Waits without running the event loop (so nothing gets delivered).
-bool wait_no_pump(const std::function<bool()> &pred, int timeout_ms = 10000) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
-}
-
 void noop_cb(worker_event *, void *) {}
-
-void slow_payload_free(void *p) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    payload_free(p);
-}
 
 }  // namespace
 
@@ -145,24 +130,16 @@ TEST(BadInput, NullHandleOwnerCalls) {
     EXPECT_EQ(payloads_alive(), 0);
 }
 
-TEST(BadInput, ConnectCustomNullNameOrCallback) {
-    reset_payloads();
-    worker *w = worker_create(nothing, nullptr, nullptr, nullptr);
-    ASSERT_NE(w, nullptr);
-    EXPECT_EQ(worker_connect_custom(w, nullptr, noop_cb, payload(0), payload_free),
-              WORKER_EINVAL);
-    EXPECT_EQ(worker_connect_custom(w, "x", nullptr, payload(0), payload_free), WORKER_EINVAL);
-    EXPECT_EQ(payloads_alive(), 0);
-    worker_unref(w);
-}
-
-TEST(BadInput, ConnectRejectsNullCallbackAndTypeOutOfRange) {
+TEST(BadInput, ConnectRejectsNullCallbackNullNameAndTypeOutOfRange) {
     reset_payloads();
     worker *w = worker_create(nothing, nullptr, nullptr, nullptr);
     ASSERT_NE(w, nullptr);
     EXPECT_EQ(worker_connect(w, WORKER_EV_YIELDED, nullptr, payload(0), payload_free),
               WORKER_EINVAL);
-    for (int t : {-1, (int)WORKER_EV_CUSTOM + 1, INT_MAX, INT_MIN}) {
+    EXPECT_EQ(worker_connect_custom(w, nullptr, noop_cb, payload(0), payload_free),
+              WORKER_EINVAL);
+    EXPECT_EQ(worker_connect_custom(w, "x", nullptr, payload(0), payload_free), WORKER_EINVAL);
+    for (int t : {-1, (int)WORKER_EV_OUTPUT + 1, INT_MAX, INT_MIN}) {
         EXPECT_EQ(worker_connect(w, static_cast<worker_event_type>(t), noop_cb, payload(0),
                                  payload_free),
                   WORKER_EINVAL)
@@ -171,7 +148,7 @@ TEST(BadInput, ConnectRejectsNullCallbackAndTypeOutOfRange) {
     EXPECT_EQ(payloads_alive(), 0) << "user_data destroyed on every refused connect";
     // The boundary types are valid.
     long first = worker_connect(w, WORKER_EV_STARTED, noop_cb, payload(0), payload_free);
-    long last = worker_connect(w, WORKER_EV_CUSTOM, noop_cb, payload(0), payload_free);
+    long last = worker_connect(w, WORKER_EV_OUTPUT, noop_cb, payload(0), payload_free);
     EXPECT_GT(first, 0);
     EXPECT_GT(last, 0);
     worker_unref(w);  // frees the never-started worker and both user_data
@@ -218,37 +195,31 @@ TEST(BadInput, CreateRejectsBadArguments) {
 // producer gets exactly that many yields in, then waits.
 TEST(BadInput, CapacityZeroMeansDefault) {
     reset_payloads();
-    struct Gated {
-        Gate gate;
-        std::atomic<int> yielded{0};
-    } g;
+    Gate gate;
+    std::atomic<int> yielded{0};
     worker_options o;
     worker_options_init(&o);
     o.capacity = 0;
-    worker *w = worker_create(
-        +[](worker_ctx *ctx, void *self) {
-            auto *s = static_cast<Gated *>(self);
-            Gate::fn(ctx, &s->gate);
-            yield_until_quit(ctx, &s->yielded);
-        },
-        &g, nullptr, &o);
-    ASSERT_NE(w, nullptr);
-    Recorder r(w);
-    ASSERT_EQ(worker_start(w), WORKER_OK);
+    Job j([&](worker_ctx *ctx) {
+        Gate::fn(ctx, &gate);
+        yield_until_quit(ctx, &yielded);
+    }, &o);
+    ASSERT_NE(j.w, nullptr);
+    ASSERT_EQ(j.start(), WORKER_OK);
     // Let the start be delivered, then stop pumping before the first yield.
-    ASSERT_TRUE(pump_until([&] { return r.count(WORKER_EV_STARTED) == 1; }));
-    g.gate.release();
-    ASSERT_TRUE(wait_no_pump([&] { return g.yielded.load() >= (int)WORKER_DEFAULT_CAPACITY; }))
-        << "only " << g.yielded.load() << " yields before blocking: capacity 0 taken literally?";
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_STARTED));
+    gate.release();
+    ASSERT_TRUE(wait_no_pump([&] { return yielded.load() >= (int)WORKER_DEFAULT_CAPACITY; }))
+        << "only " << yielded.load() << " yields before blocking: capacity 0 taken literally?";
     // Generous settle time; a producer that does not block exceeds the count.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    EXPECT_EQ(g.yielded.load(), (int)WORKER_DEFAULT_CAPACITY);
+    nap(200);
+    EXPECT_EQ(yielded.load(), (int)WORKER_DEFAULT_CAPACITY);
     // Quit wakes the BLOCK-waiting producer; the undelivered yields are
     // destroyed, not delivered (the payload count below checks that).
-    EXPECT_EQ(worker_quit(w), WORKER_OK);
-    ASSERT_TRUE(r.wait_finished());
-    EXPECT_EQ(r.count(WORKER_EV_ABORTED), 1);
-    worker_unref(w);
+    EXPECT_EQ(worker_quit(j.w), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(j.rec->count(WORKER_EV_ABORTED), 1);
+    j.close();
     EXPECT_EQ(payloads_alive(), 0);
 }
 
@@ -256,14 +227,13 @@ TEST(BadInput, CapacityZeroMeansDefault) {
 
 TEST(BadInput, DoubleStartIsEstate) {
     reset_payloads();
-    worker *w = worker_create(returns_7, nullptr, nullptr, nullptr);
-    Recorder r(w);
-    ASSERT_EQ(worker_start(w), WORKER_OK);
-    EXPECT_EQ(worker_start(w), WORKER_ESTATE);
-    ASSERT_TRUE(r.wait_finished());
-    EXPECT_EQ(r.count(WORKER_EV_STARTED), 1);
-    EXPECT_EQ(r.values(WORKER_EV_RETURNED), std::vector<int>{7});
-    worker_unref(w);
+    Job j(returns_7, nullptr);
+    ASSERT_EQ(j.start(), WORKER_OK);
+    EXPECT_EQ(worker_start(j.w), WORKER_ESTATE);
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(j.rec->count(WORKER_EV_STARTED), 1);
+    EXPECT_EQ(j.rec->values(WORKER_EV_RETURNED), std::vector<int>{7});
+    j.close();
     EXPECT_EQ(payloads_alive(), 0);
 }
 
@@ -297,9 +267,8 @@ TEST(BadInput, DisconnectUnknownId) {
 TEST(BadInput, WorkerSideCallsOutsideTheFunction) {
     reset_payloads();
     Gate gate;
-    worker *a = worker_create(Gate::fn, &gate, nullptr, nullptr);
-    Recorder ra(a);
-    ASSERT_EQ(worker_start(a), WORKER_OK);
+    Job a(Gate::fn, &gate);
+    ASSERT_EQ(a.start(), WORKER_OK);
     worker_ctx *ctx = gate.wait_ctx();
     ASSERT_NE(ctx, nullptr);
 
@@ -309,36 +278,26 @@ TEST(BadInput, WorkerSideCallsOutsideTheFunction) {
     EXPECT_EQ(payloads_alive(), 0);
 
     // Inside worker b's function, worker a's ctx is still the wrong one.
-    struct Foreign {
-        worker_ctx *ctx;
-        std::vector<int> codes;
-    } foreign{ctx, {}};
-    worker *b = worker_create(
-        +[](worker_ctx *, void *arg) {
-            auto *f = static_cast<Foreign *>(arg);
-            f->codes = call_worker_side(f->ctx);
-        },
-        &foreign, nullptr, nullptr);
-    Recorder rb(b);
-    ASSERT_EQ(worker_start(b), WORKER_OK);
-    ASSERT_TRUE(rb.wait_finished());
-    EXPECT_EQ(foreign.codes, repeated(WORKER_ETHREAD)) << "another worker's function";
+    std::vector<int> foreign_codes;
+    Job b([&](worker_ctx *) { foreign_codes = call_worker_side(ctx); });
+    ASSERT_EQ(b.start(), WORKER_OK);
+    ASSERT_TRUE(b.rec->wait_finished());
+    EXPECT_EQ(foreign_codes, repeated(WORKER_ETHREAD)) << "another worker's function";
     EXPECT_EQ(payloads_alive(), 0);
 
     gate.release();
-    ASSERT_TRUE(ra.wait_finished());
+    ASSERT_TRUE(a.rec->wait_finished());
     // The misuse injected nothing: no yield/warn/progress/custom, no error, no result.
-    EXPECT_EQ(ra.types(), (std::vector<worker_event_type>{
-                              WORKER_EV_STARTED, WORKER_EV_RETURNED, WORKER_EV_FINISHED}));
-    EXPECT_EQ(ra.events()[1].raw, nullptr);
-    EXPECT_EQ(rb.types(), (std::vector<worker_event_type>{
-                              WORKER_EV_STARTED, WORKER_EV_RETURNED, WORKER_EV_FINISHED}));
+    const Types plain_return{WORKER_EV_STARTED, WORKER_EV_RETURNED, WORKER_EV_FINISHED};
+    EXPECT_EQ(a.rec->types(), plain_return);
+    EXPECT_EQ(a.rec->events()[1].raw, nullptr);
+    EXPECT_EQ(b.rec->types(), plain_return);
 
     // After the function returned, the kept ctx is still refused.
     EXPECT_EQ(call_worker_side(ctx), repeated(WORKER_ETHREAD)) << "after return";
     EXPECT_EQ(call_worker_side_on_thread(ctx), repeated(WORKER_ETHREAD)) << "after return";
-    worker_unref(b);
-    worker_unref(a);
+    b.close();
+    a.close();
     EXPECT_EQ(payloads_alive(), 0);
 }
 
@@ -352,39 +311,34 @@ TEST(BadInput, WorkerSideCallsWithNullCtx) {
 // Bad arguments from inside the function: EINVAL, payload destroyed, no event.
 TEST(BadInput, WorkerSideBadArguments) {
     reset_payloads();
-    static std::vector<int> codes;
-    codes.clear();
-    worker *w = worker_create(
-        +[](worker_ctx *ctx, void *) {
-            void *sent = nullptr;
-            worker_destroy_fn sent_destroy = nullptr;
-            codes = {
-                worker_progress(ctx, -1, 10, "neg done"),
-                worker_progress(ctx, 1, -1, nullptr),
-                worker_progress(ctx, LLONG_MIN, LLONG_MIN, "both"),
-                worker_emit(ctx, nullptr, payload(1), payload_free),
-                worker_yield(ctx, payload(2), payload_free, &sent, nullptr),
-                worker_yield(ctx, payload(3), payload_free, nullptr, &sent_destroy),
-            };
-            worker_return(ctx, payload(7), payload_free);
-        },
-        nullptr, nullptr, nullptr);
-    Recorder r(w);
+    std::vector<int> codes;
+    Job j([&codes](worker_ctx *ctx) {
+        void *sent = nullptr;
+        worker_destroy_fn sent_destroy = nullptr;
+        codes = {
+            worker_progress(ctx, -1, 10, "neg done"),
+            worker_progress(ctx, 1, -1, nullptr),
+            worker_progress(ctx, LLONG_MIN, LLONG_MIN, "both"),
+            worker_emit(ctx, nullptr, payload(1), payload_free),
+            worker_yield(ctx, payload(2), payload_free, &sent, nullptr),
+            worker_yield(ctx, payload(3), payload_free, nullptr, &sent_destroy),
+        };
+        worker_return(ctx, payload(7), payload_free);
+    });
     // A refused half-pair yield must not take the sent value (the function
     // would leak it). Left unreceived, it is destroyed when the worker ends,
     // which must be before FINISHED: a host frees its state on FINISHED. The
     // slow destroy only widens the window in which a late destroy shows.
     long alive_at_finished = -1;
-    r.on(WORKER_EV_FINISHED, [&](worker_event *) { alive_at_finished = payloads_alive(); });
-    ASSERT_EQ(worker_send(w, payload(100), slow_payload_free), WORKER_OK);
-    ASSERT_EQ(worker_start(w), WORKER_OK);
-    ASSERT_TRUE(r.wait_finished());
+    j.rec->on(WORKER_EV_FINISHED, [&](worker_event *) { alive_at_finished = payloads_alive(); });
+    ASSERT_EQ(worker_send(j.w, payload(100), slow_payload_free), WORKER_OK);
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
     EXPECT_EQ(codes, std::vector<int>(6, WORKER_EINVAL));
-    EXPECT_EQ(r.types(), (std::vector<worker_event_type>{
-                             WORKER_EV_STARTED, WORKER_EV_RETURNED, WORKER_EV_FINISHED}));
-    EXPECT_EQ(r.values(WORKER_EV_RETURNED), std::vector<int>{7});
+    EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_RETURNED, WORKER_EV_FINISHED}));
+    EXPECT_EQ(j.rec->values(WORKER_EV_RETURNED), std::vector<int>{7});
     EXPECT_EQ(alive_at_finished, 0) << "the unreceived send was not destroyed before FINISHED";
-    worker_unref(w);
+    j.close();
     EXPECT_EQ(payloads_alive(), 0) << "refused payloads and the unreceived send destroyed";
     wait_no_pump([] { return payloads_alive() <= 0; }, 2000);  // keep a late destroy in this test
 }
@@ -393,23 +347,23 @@ TEST(BadInput, WorkerSideBadArguments) {
 
 TEST(BadInput, OwnerCallsAfterTheFunctionReturned) {
     reset_payloads();
-    worker *w = worker_create(returns_7, nullptr, nullptr, nullptr);
-    Recorder r(w);
-    ASSERT_EQ(worker_start(w), WORKER_OK);
+    Job j(returns_7, nullptr);
+    worker *w = j.w;
+    ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_EQ(worker_await(w, 10000), WORKER_OK);
     // Function returned, FINISHED maybe not yet delivered.
     EXPECT_EQ(call_owner_side(w), std::vector<int>(6, WORKER_ESTATE)) << "before FINISHED";
     EXPECT_EQ(worker_is_running(w), 0);
-    ASSERT_TRUE(r.wait_finished());
+    ASSERT_TRUE(j.rec->wait_finished());
     EXPECT_EQ(call_owner_side(w), std::vector<int>(6, WORKER_ESTATE)) << "after FINISHED";
     expect_connect_rejected(w, WORKER_ESTATE);
     EXPECT_EQ(worker_await(w, 0), WORKER_OK) << "the function has returned";
     EXPECT_EQ(worker_is_running(w), 0);
     EXPECT_EQ(worker_is_paused(w), 0);
-    EXPECT_EQ(r.values(WORKER_EV_RETURNED), std::vector<int>{7});
-    EXPECT_EQ(r.count(WORKER_EV_ABORTED), 0) << "the late quit changed nothing";
-    EXPECT_EQ(r.count(WORKER_EV_PAUSED) + r.count(WORKER_EV_RESUMED), 0);
-    worker_unref(w);
+    EXPECT_EQ(j.rec->values(WORKER_EV_RETURNED), std::vector<int>{7});
+    EXPECT_EQ(j.rec->count(WORKER_EV_ABORTED), 0) << "the late quit changed nothing";
+    EXPECT_EQ(j.rec->count(WORKER_EV_PAUSED) + j.rec->count(WORKER_EV_RESUMED), 0);
+    j.close();
     EXPECT_EQ(payloads_alive(), 0) << "refused sends destroyed";
 }
 
@@ -450,7 +404,7 @@ TEST(BadInput, ExtraUnrefOfRunningWorkerIsIgnored) {
     worker *w = worker_create(yield_until_quit, nullptr, nullptr, nullptr);
     Recorder r(w);
     ASSERT_EQ(worker_start(w), WORKER_OK);
-    ASSERT_TRUE(pump_until([&] { return r.count(WORKER_EV_YIELDED) > 0; }));
+    ASSERT_TRUE(r.wait_for(WORKER_EV_YIELDED));
     worker_unref(w);  // the last owner ref: quits it, library keeps it alive
     worker_unref(w);  // beyond the refs held: ignored
     worker_unref(w);

@@ -9,15 +9,13 @@ static void returns_42(worker_ctx *ctx, void *) {
 
 TEST(Basics, FunctionWorkerReturnsOnGuiThread) {
     reset_payloads();
-    worker *w = worker_create(returns_42, nullptr, nullptr, nullptr);
-    ASSERT_NE(w, nullptr);
-    Recorder r(w);
-    ASSERT_EQ(worker_start(w), WORKER_OK);
-    ASSERT_TRUE(r.wait_finished());
-    EXPECT_EQ(r.types(), (std::vector<worker_event_type>{
-                             WORKER_EV_STARTED, WORKER_EV_RETURNED, WORKER_EV_FINISHED}));
-    EXPECT_EQ(r.values(WORKER_EV_RETURNED), std::vector<int>{42});
-    worker_unref(w);
+    Job j(returns_42, nullptr);  // a Recorder is connected to every event type
+    ASSERT_NE(j.w, nullptr);
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());  // also checks the event order
+    EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_RETURNED, WORKER_EV_FINISHED}));
+    EXPECT_EQ(j.rec->values(WORKER_EV_RETURNED), std::vector<int>{42});
+    j.close();  // quits (a no-op now), waits for FINISHED, unrefs
     EXPECT_EQ(payloads_alive(), 0);
 }
 

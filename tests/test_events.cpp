@@ -2,77 +2,12 @@
 // value out of an event, and connecting / disconnecting callbacks.
 #include "harness.h"
 
-#include <chrono>
-#include <functional>
-#include <memory>
 #include <string>
 #include <thread>
 
 using namespace th;
 
 namespace {
-
-// Every payload destroyed, exactly once: checked at once; then a late one
-// (a library bug) is waited for, so the next test starts from clean counts.
-void expect_payloads_freed() {
-    EXPECT_EQ(payloads_alive(), 0);
-    pump_until([] { return payloads_alive() <= 0; }, 2000);
-}
-
-using Body = std::function<void(worker_ctx *)>;
-
-// A worker running a lambda, with a Recorder unless asked not to. close()
-// (also run by the destructor, e.g. after an early ASSERT return) quits it,
-// waits for FINISHED and drops the reference, so neither the body nor a
-// callback outlives the test's locals.
-class Job {
-public:
-    explicit Job(Body body, const worker_options *o = nullptr, bool record = true) {
-        w = worker_create(&Job::run, new Body(std::move(body)), &Job::free_body, o);
-        if (!w) return;
-        EXPECT_GT(worker_connect(w, WORKER_EV_FINISHED, &Job::on_finished, &done_, nullptr), 0);
-        if (record) rec = std::make_unique<Recorder>(w);
-    }
-    ~Job() { close(); }
-    Job(const Job &) = delete;
-    Job &operator=(const Job &) = delete;
-
-    int start() {
-        started_ = true;
-        return worker_start(w);
-    }
-    bool done() const { return done_; }
-    bool wait_done() { return pump_until([this] { return done_; }); }
-    void close() {
-        if (!w) return;
-        worker_quit(w);
-        if (started_) {
-            EXPECT_TRUE(wait_done()) << "worker never finished";
-        }
-        worker_unref(w);
-        w = nullptr;
-    }
-
-    worker *w = nullptr;
-    std::unique_ptr<Recorder> rec;
-
-private:
-    static void run(worker_ctx *ctx, void *body) { (*static_cast<Body *>(body))(ctx); }
-    static void free_body(void *body) { delete static_cast<Body *>(body); }
-    static void on_finished(worker_event *, void *flag) { *static_cast<bool *>(flag) = true; }
-    bool done_ = false;
-    bool started_ = false;
-};
-
-using Types = std::vector<worker_event_type>;
-
-const Rec &only(const Recorder &r, worker_event_type t) {
-    for (auto &e : r.events())
-        if (e.type == t) return e;
-    static Rec none;
-    ADD_FAILURE() << "no " << type_name(t) << " event";
-    return none;
-}
 
 void yield_int(worker_ctx *ctx, int v) {
     EXPECT_EQ(worker_yield(ctx, payload(v), payload_free, nullptr, nullptr), WORKER_OK);
@@ -88,8 +23,8 @@ TEST(Errored, CodeAndFormattedMessageNoReturned) {
     ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
     EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_ERRORED, WORKER_EV_FINISHED}));
-    EXPECT_EQ(only(*j.rec, WORKER_EV_ERRORED).code, 7);
-    EXPECT_EQ(only(*j.rec, WORKER_EV_ERRORED).message, "bad frame #12");
+    EXPECT_EQ(j.rec->first(WORKER_EV_ERRORED).code, 7);
+    EXPECT_EQ(j.rec->first(WORKER_EV_ERRORED).message, "bad frame #12");
     j.close();
     expect_payloads_freed();
 }
@@ -102,27 +37,21 @@ TEST(Errored, FirstFailWins) {
     ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
     EXPECT_EQ(j.rec->count(WORKER_EV_ERRORED), 1);
-    EXPECT_EQ(only(*j.rec, WORKER_EV_ERRORED).code, 1);
-    EXPECT_EQ(only(*j.rec, WORKER_EV_ERRORED).message, "cause");
-}
-
-// A destroy that takes a while (a big buffer, a file to close): the hidden
-// result must still be gone by the time FINISHED is delivered.
-static void slow_free(void *p) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    payload_free(p);
+    EXPECT_EQ(j.rec->first(WORKER_EV_ERRORED).code, 1);
+    EXPECT_EQ(j.rec->first(WORKER_EV_ERRORED).message, "cause");
 }
 
 TEST(Errored, FailThenReturnStaysErroredAndResultIsDestroyed) {
     reset_payloads();
     Job j([](worker_ctx *ctx) {
         worker_fail(ctx, 3, "broken");
-        worker_return(ctx, payload(42), slow_free);
+        // A slow destroy: the hidden result must still be gone by FINISHED.
+        worker_return(ctx, payload(42), slow_payload_free);
     });
     ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
     EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_ERRORED, WORKER_EV_FINISHED}));
-    EXPECT_EQ(only(*j.rec, WORKER_EV_ERRORED).code, 3);
+    EXPECT_EQ(j.rec->first(WORKER_EV_ERRORED).code, 3);
     EXPECT_EQ(payloads_alive(), 0);  // the hidden result was freed before FINISHED
     j.close();
     expect_payloads_freed();
@@ -211,7 +140,7 @@ TEST(Warned, OrderedWithYieldsLikeSuperqt) {
                                      WORKER_EV_YIELDED, WORKER_EV_RETURNED, WORKER_EV_FINISHED}));
     EXPECT_EQ(j.rec->values(WORKER_EV_YIELDED), (std::vector<int>{1, 3}));
     EXPECT_EQ(j.rec->values(WORKER_EV_RETURNED), std::vector<int>{4});
-    EXPECT_EQ(only(*j.rec, WORKER_EV_WARNED).message, "hey you!");
+    EXPECT_EQ(j.rec->first(WORKER_EV_WARNED).message, "hey you!");
     j.close();
     expect_payloads_freed();
 }
@@ -453,7 +382,7 @@ TEST(Connect, FromAnotherThreadWhileRunning) {
     std::atomic<bool> running{false}, go{false};
     Job j([&](worker_ctx *ctx) {
         running = true;
-        while (!go && !worker_abort_requested(ctx)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        while (!go && !worker_abort_requested(ctx)) nap();
         yield_ten(ctx);
     });
     Sub s;

@@ -2,77 +2,11 @@
 // it), worker_abort_requested, quit waking parked and BLOCK-waiting workers.
 #include "harness.h"
 
-#include <chrono>
 #include <functional>
-#include <memory>
-#include <thread>
 
 using namespace th;
 
 namespace {
-
-// Every payload destroyed, exactly once: checked at once; then a late one
-// (a library bug) is waited for, so the next test starts from clean counts.
-void expect_payloads_freed() {
-    EXPECT_EQ(payloads_alive(), 0);
-    pump_until([] { return payloads_alive() <= 0; }, 2000);
-}
-
-using Body = std::function<void(worker_ctx *)>;
-using Types = std::vector<worker_event_type>;
-
-void nap(int ms = 1) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
-// Waits (without pumping) up to 10 s for flag; used on both sides so that a
-// failed test never leaves a body spinning forever.
-bool spin_until(const std::atomic<bool> &flag) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!flag && std::chrono::steady_clock::now() < end) nap();
-    return flag.load();
-}
-
-// A worker running a lambda, with a Recorder. close() (also run by the
-// destructor, e.g. after an early ASSERT return) quits it, waits for FINISHED
-// and drops the reference, so neither the body nor a callback outlives the
-// test's locals.
-class Job {
-public:
-    explicit Job(Body body, const worker_options *o = nullptr) {
-        w = worker_create(&Job::run, new Body(std::move(body)), &Job::free_body, o);
-        if (w) rec = std::make_unique<Recorder>(w);
-    }
-    ~Job() { close(); }
-    Job(const Job &) = delete;
-    Job &operator=(const Job &) = delete;
-
-    int start() {
-        started_ = true;
-        return worker_start(w);
-    }
-    void close() {
-        if (!w) return;
-        worker_quit(w);
-        if (started_) {
-            EXPECT_TRUE(rec->wait_finished()) << "worker never finished";
-        }
-        worker_unref(w);
-        w = nullptr;
-    }
-    bool saw(worker_event_type t) const { return rec->count(t) > 0; }
-    bool wait_for(worker_event_type t) { return pump_until([&] { return saw(t); }); }
-    worker_event_type outcome() const {
-        const auto &ev = rec->events();
-        return ev.size() >= 2 ? ev[ev.size() - 2].type : WORKER_EV_STARTED;
-    }
-
-    worker *w = nullptr;
-    std::unique_ptr<Recorder> rec;
-
-private:
-    static void run(worker_ctx *ctx, void *body) { (*static_cast<Body *>(body))(ctx); }
-    static void free_body(void *body) { delete static_cast<Body *>(body); }
-    bool started_ = false;
-};
 
 // What a generator body saw: how many yields it issued, and the status that
 // made it stop.
@@ -107,10 +41,19 @@ int index_of(const Recorder &r, worker_event_type t, size_t from = 0) {
 // Pumps ~100 ms and checks that nothing was yielded meanwhile.
 void expect_no_yields_while_pumping(const Job &j, const Gen &g) {
     int delivered = j.rec->count(WORKER_EV_YIELDED), issued = g.issued.load();
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
-    while (std::chrono::steady_clock::now() < until) worker_app_process_events(5);
+    pump_for(100);
     EXPECT_EQ(j.rec->count(WORKER_EV_YIELDED), delivered);
     EXPECT_EQ(g.issued.load(), issued);
+    EXPECT_EQ(worker_is_paused(j.w), 1);
+}
+
+// Starts j, lets `yields` values arrive, then pauses it with `pause`
+// (worker_pause or worker_toggle_pause) until PAUSED arrived.
+void start_then_pause(Job &j, int yields, int (*pause)(worker *) = worker_pause) {
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_YIELDED, yields));
+    ASSERT_EQ(pause(j.w), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_PAUSED));
     EXPECT_EQ(worker_is_paused(j.w), 1);
 }
 
@@ -127,11 +70,7 @@ TEST(Pause, ParksResumesAndKeepsOrder) {
     reset_payloads();
     Gen g;
     Job j(counting_gen(g));
-    ASSERT_EQ(j.start(), WORKER_OK);
-    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= 3; }));
-    ASSERT_EQ(worker_pause(j.w), WORKER_OK);
-    ASSERT_TRUE(j.wait_for(WORKER_EV_PAUSED));
-    EXPECT_EQ(worker_is_paused(j.w), 1);
+    ASSERT_NO_FATAL_FAILURE(start_then_pause(j, 3));
     // Every value yielded before parking arrived, and before PAUSED.
     int paused_at = index_of(*j.rec, WORKER_EV_PAUSED);
     EXPECT_EQ(paused_at, (int)j.rec->events().size() - 1);
@@ -140,14 +79,14 @@ TEST(Pause, ParksResumesAndKeepsOrder) {
 
     int before = j.rec->count(WORKER_EV_YIELDED);
     ASSERT_EQ(worker_resume(j.w), WORKER_OK);
-    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= before + 3; }));
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_YIELDED, before + 3));
     EXPECT_EQ(worker_is_paused(j.w), 0);
     EXPECT_EQ(index_of(*j.rec, WORKER_EV_RESUMED), paused_at + 1);  // no yield in between
     EXPECT_EQ(j.rec->count(WORKER_EV_PAUSED), 1);
 
     ASSERT_EQ(worker_quit(j.w), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
-    EXPECT_EQ(j.outcome(), WORKER_EV_ABORTED);
+    EXPECT_EQ(j.rec->outcome(), WORKER_EV_ABORTED);
     expect_consecutive(j.rec->values(WORKER_EV_YIELDED));
     j.close();
     expect_payloads_freed();
@@ -157,19 +96,15 @@ TEST(Pause, TogglePausesThenResumes) {
     reset_payloads();
     Gen g;
     Job j(counting_gen(g));
-    ASSERT_EQ(j.start(), WORKER_OK);
-    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= 2; }));
-    ASSERT_EQ(worker_toggle_pause(j.w), WORKER_OK);
-    ASSERT_TRUE(j.wait_for(WORKER_EV_PAUSED));
-    EXPECT_EQ(worker_is_paused(j.w), 1);
+    ASSERT_NO_FATAL_FAILURE(start_then_pause(j, 2, worker_toggle_pause));
     expect_no_yields_while_pumping(j, g);
     int before = j.rec->count(WORKER_EV_YIELDED);
     ASSERT_EQ(worker_toggle_pause(j.w), WORKER_OK);
-    ASSERT_TRUE(j.wait_for(WORKER_EV_RESUMED));
-    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) > before; }));
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_RESUMED));
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_YIELDED, before + 1));
     EXPECT_EQ(worker_is_paused(j.w), 0);
     j.close();
-    EXPECT_EQ(j.outcome(), WORKER_EV_ABORTED);
+    EXPECT_EQ(j.rec->outcome(), WORKER_EV_ABORTED);
     expect_consecutive(j.rec->values(WORKER_EV_YIELDED));
     expect_payloads_freed();
 }
@@ -182,7 +117,7 @@ TEST(Pause, BeforeStartParksAtFirstYield) {
     Job j(counting_gen(g));
     ASSERT_EQ(worker_pause(j.w), WORKER_OK);
     ASSERT_EQ(j.start(), WORKER_OK);
-    ASSERT_TRUE(j.wait_for(WORKER_EV_PAUSED));
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_PAUSED));
     EXPECT_EQ(worker_is_paused(j.w), 1);
     EXPECT_LE(g.issued.load(), 1);
     Types t = j.rec->types();
@@ -190,7 +125,7 @@ TEST(Pause, BeforeStartParksAtFirstYield) {
                 t == (Types{WORKER_EV_STARTED, WORKER_EV_PAUSED}));
     expect_no_yields_while_pumping(j, g);
     j.close();
-    EXPECT_EQ(j.outcome(), WORKER_EV_ABORTED);
+    EXPECT_EQ(j.rec->outcome(), WORKER_EV_ABORTED);
     expect_payloads_freed();
 }
 
@@ -217,11 +152,11 @@ TEST(Quit, GeneratorSeesAbortedOutcomeNeverReturned) {
         worker_return(ctx, payload(99), payload_free);
     }));
     ASSERT_EQ(j.start(), WORKER_OK);
-    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= 3; }));
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_YIELDED, 3));
     ASSERT_EQ(worker_quit(j.w), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
     EXPECT_EQ(g.stop_rc.load(), WORKER_ABORTED);
-    EXPECT_EQ(j.outcome(), WORKER_EV_ABORTED);
+    EXPECT_EQ(j.rec->outcome(), WORKER_EV_ABORTED);
     EXPECT_EQ(j.rec->count(WORKER_EV_RETURNED), 0);
     j.close();
     expect_payloads_freed();  // the hidden result and refused yield freed
@@ -234,12 +169,12 @@ TEST(Quit, FailAfterQuitIsErrored) {
         worker_fail(ctx, 9, "cleanup failed: %d", 3);
     }));
     ASSERT_EQ(j.start(), WORKER_OK);
-    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= 1; }));
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_YIELDED, 1));
     ASSERT_EQ(worker_quit(j.w), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
-    ASSERT_EQ(j.outcome(), WORKER_EV_ERRORED);
-    EXPECT_EQ(j.rec->events()[j.rec->events().size() - 2].code, 9);
-    EXPECT_EQ(j.rec->events()[j.rec->events().size() - 2].message, "cleanup failed: 3");
+    ASSERT_EQ(j.rec->outcome(), WORKER_EV_ERRORED);
+    EXPECT_EQ(j.rec->first(WORKER_EV_ERRORED).code, 9);
+    EXPECT_EQ(j.rec->first(WORKER_EV_ERRORED).message, "cleanup failed: 3");
     EXPECT_EQ(j.rec->count(WORKER_EV_ABORTED), 0);
     j.close();
     expect_payloads_freed();
@@ -277,14 +212,13 @@ TEST(AbortRequested, ParksWhenPauseRequested) {
     ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_TRUE(pump_until([&] { return iterations.load() >= 3; }));
     ASSERT_EQ(worker_pause(j.w), WORKER_OK);
-    ASSERT_TRUE(j.wait_for(WORKER_EV_PAUSED));
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_PAUSED));
     EXPECT_EQ(worker_is_paused(j.w), 1);
     int parked = iterations.load();
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
-    while (std::chrono::steady_clock::now() < until) worker_app_process_events(5);
+    pump_for(100);
     EXPECT_EQ(iterations.load(), parked);
     ASSERT_EQ(worker_resume(j.w), WORKER_OK);
-    ASSERT_TRUE(j.wait_for(WORKER_EV_RESUMED));
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_RESUMED));
     ASSERT_TRUE(pump_until([&] { return iterations.load() > parked; }));
     ASSERT_EQ(worker_quit(j.w), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
@@ -298,10 +232,7 @@ TEST(Quit, WakesPausedWorkerAtOnce) {
     reset_payloads();
     Gen g;
     Job j(counting_gen(g));
-    ASSERT_EQ(j.start(), WORKER_OK);
-    ASSERT_TRUE(pump_until([&] { return j.rec->count(WORKER_EV_YIELDED) >= 1; }));
-    ASSERT_EQ(worker_pause(j.w), WORKER_OK);
-    ASSERT_TRUE(j.wait_for(WORKER_EV_PAUSED));
+    ASSERT_NO_FATAL_FAILURE(start_then_pause(j, 1));
     int issued = g.issued.load();
     ASSERT_EQ(worker_quit(j.w), WORKER_OK);
     // Generous bound: a parked worker that did not wake would hang here.
@@ -309,7 +240,7 @@ TEST(Quit, WakesPausedWorkerAtOnce) {
     EXPECT_EQ(g.stop_rc.load(), WORKER_ABORTED);
     EXPECT_EQ(g.issued.load(), issued);  // the parked yield returned ABORTED
     ASSERT_TRUE(j.rec->wait_finished());
-    EXPECT_EQ(j.outcome(), WORKER_EV_ABORTED);
+    EXPECT_EQ(j.rec->outcome(), WORKER_EV_ABORTED);
     EXPECT_EQ(j.rec->count(WORKER_EV_YIELDED), issued);
     j.close();
     expect_payloads_freed();
@@ -327,7 +258,7 @@ TEST(Quit, WakesBlockWorkerWaitingAtCapacity) {
     std::atomic<int> rc1{WORKER_OK}, rc2{WORKER_OK};
     Job j([&](worker_ctx *ctx) {
         running = true;
-        spin_until(go);
+        wait_no_pump(go);
         rc1 = worker_yield(ctx, payload(0), payload_free, nullptr, nullptr);
         at_second = true;
         rc2 = worker_yield(ctx, payload(1), payload_free, nullptr, nullptr);
@@ -336,11 +267,11 @@ TEST(Quit, WakesBlockWorkerWaitingAtCapacity) {
     ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_TRUE(pump_until([&] { return running.load(); }));
     go = true;  // from here on the GUI does not pump until quit
-    ASSERT_TRUE(spin_until(at_second));
+    ASSERT_TRUE(wait_no_pump(at_second));
     nap(100);
     ASSERT_FALSE(past_second.load()) << "BLOCK at capacity 1 did not wait";
     ASSERT_EQ(worker_quit(j.w), WORKER_OK);
-    ASSERT_TRUE(spin_until(past_second)) << "quit did not wake the BLOCK wait";
+    ASSERT_TRUE(wait_no_pump(past_second)) << "quit did not wake the BLOCK wait";
     EXPECT_EQ(rc1.load(), WORKER_OK);
     EXPECT_EQ(rc2.load(), WORKER_ABORTED);
     ASSERT_TRUE(j.rec->wait_finished());
@@ -369,7 +300,7 @@ TEST(Quit, FunctionWorkerQuitMidRunIsAborted) {
     std::atomic<bool> running{false}, release{false};
     Job j([&](worker_ctx *ctx) {
         running = true;
-        spin_until(release);
+        wait_no_pump(release);
         worker_return(ctx, payload(1), payload_free);
     });
     ASSERT_EQ(j.start(), WORKER_OK);

@@ -5,169 +5,163 @@
 #include <QTimer>
 
 #include <atomic>
-#include <thread>
+#include <chrono>
 
 using namespace th;
 
 namespace {
 
-struct Gen {
-    int n;                       // values to yield; < 0 = until quit
-    std::atomic<int> produced{0};
-    int sleep_us = 0;            // pause between yields
-};
-
-void generate(worker_ctx *ctx, void *arg) {
-    auto *g = static_cast<Gen *>(arg);
-    for (int i = 0; g->n < 0 || i < g->n; i++) {
-        if (worker_yield(ctx, payload(i), payload_free, nullptr, nullptr) != WORKER_OK) return;
-        g->produced.store(i + 1);
-        if (g->sleep_us) std::this_thread::sleep_for(std::chrono::microseconds(g->sleep_us));
-    }
-}
-
-worker *make(Gen *g, worker_policy policy, size_t capacity, const char *name = nullptr) {
+worker_options policy(worker_policy p, size_t capacity, const char *name = nullptr) {
     worker_options o;
     worker_options_init(&o);
-    o.policy = policy;
+    o.policy = p;
     o.capacity = capacity;
     o.name = name;
-    return worker_create(generate, g, nullptr, &o);
+    return o;
 }
+
+// A generator worker (a recorded Job) yielding 0..n-1 under a policy.
+struct Producer {
+    const int n;                 // values to yield; < 0 = until quit
+    int sleep_ms = 0;            // pause between yields
+    std::atomic<int> produced{0};
+    Job job;
+
+    Producer(int n, const worker_options &o) : n(n), job(generate, this, &o) {}
+    Producer(int n, worker_policy p, size_t capacity) : Producer(n, policy(p, capacity)) {}
+
+    static void generate(worker_ctx *ctx, void *self) {
+        auto *g = static_cast<Producer *>(self);
+        for (int i = 0; g->n < 0 || i < g->n; i++) {
+            if (worker_yield(ctx, payload(i), payload_free, nullptr, nullptr) != WORKER_OK) return;
+            g->produced.store(i + 1);
+            if (g->sleep_ms) nap(g->sleep_ms);
+        }
+    }
+};
+
+// Starts j and lets its function run to the end while the GUI does not pump
+// (nothing is drained meanwhile), then delivers everything.
+void run_undrained(Job &j) {
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_EQ(worker_await(j.w, 10000), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
+}
+
+// Makes every YIELDED delivery cost GUI time (busy, not sleeping), so the
+// backlog always exceeds a dispatcher turn; counts the deliveries.
+struct Costly {
+    std::chrono::microseconds cost;
+    long delivered = 0;
+
+    void attach(worker *w) {
+        EXPECT_GT(worker_connect(w, WORKER_EV_YIELDED, &Costly::cb, this, nullptr), 0);
+    }
+    static void cb(worker_event *, void *self) {
+        auto *c = static_cast<Costly *>(self);
+        c->delivered++;
+        auto t0 = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - t0 < c->cost) {
+        }
+    }
+};
 
 }  // namespace
 
 TEST(Policies, LatestKeepsOnlyTheNewestAndDestroysTheRest) {
     reset_payloads();
-    Gen g{1000};
-    worker *w = make(&g, WORKER_LATEST, 8);
-    Recorder r(w);
-    ASSERT_EQ(worker_start(w), WORKER_OK);
-    // The GUI does not pump while the worker produces everything.
-    ASSERT_EQ(worker_await(w, 10000), WORKER_OK);
-    EXPECT_EQ(g.produced.load(), 1000);
-    ASSERT_TRUE(r.wait_finished());
-    EXPECT_EQ(r.values(WORKER_EV_YIELDED), std::vector<int>{999});
-    EXPECT_EQ(worker_dropped(w), 999);
-    worker_unref(w);
-    EXPECT_EQ(payloads_alive(), 0);
+    Producer p(1000, WORKER_LATEST, 8);
+    ASSERT_NO_FATAL_FAILURE(run_undrained(p.job));
+    EXPECT_EQ(p.produced.load(), 1000);
+    EXPECT_EQ(p.job.rec->values(WORKER_EV_YIELDED), std::vector<int>{999});
+    EXPECT_EQ(worker_dropped(p.job.w), 999);
+    p.job.close();
+    expect_payloads_freed();
 }
 
 TEST(Policies, LatestNeverDropsWarningsOrCustomEvents) {
     reset_payloads();
-    worker_options o;
-    worker_options_init(&o);
-    o.policy = WORKER_LATEST;
-    o.capacity = 64;
-    worker *w = worker_create(
-        [](worker_ctx *ctx, void *) {
-            for (int i = 0; i < 50; i++) {
-                worker_yield(ctx, payload(i), payload_free, nullptr, nullptr);
-                worker_warn(ctx, "w%d", i);
-                worker_emit(ctx, "tick", payload(i), payload_free);
-            }
-        },
-        nullptr, nullptr, &o);
-    Recorder r(w);
-    worker_start(w);
-    ASSERT_EQ(worker_await(w, 10000), WORKER_OK);
-    ASSERT_TRUE(r.wait_finished());
-    EXPECT_EQ(r.count(WORKER_EV_WARNED), 50);
-    EXPECT_EQ(r.count(WORKER_EV_CUSTOM), 50);
-    EXPECT_LT(r.count(WORKER_EV_YIELDED), 50);
-    worker_unref(w);
-    EXPECT_EQ(payloads_alive(), 0);
+    worker_options o = policy(WORKER_LATEST, 64);
+    Job j([](worker_ctx *ctx) {
+        for (int i = 0; i < 50; i++) {
+            worker_yield(ctx, payload(i), payload_free, nullptr, nullptr);
+            worker_warn(ctx, "w%d", i);
+            worker_emit(ctx, "tick", payload(i), payload_free);
+        }
+    }, &o);
+    ASSERT_NO_FATAL_FAILURE(run_undrained(j));
+    EXPECT_EQ(j.rec->count(WORKER_EV_WARNED), 50);
+    EXPECT_EQ(j.rec->count(WORKER_EV_CUSTOM), 50);
+    EXPECT_LT(j.rec->count(WORKER_EV_YIELDED), 50);
+    j.close();
+    expect_payloads_freed();
 }
 
 TEST(Policies, BlockProducerWaitsAtCapacityAndResumesWhenDrained) {
     reset_payloads();
-    Gen g{100};
-    worker *w = make(&g, WORKER_BLOCK, 4);
-    Recorder r(w);
-    ASSERT_EQ(worker_start(w), WORKER_OK);
+    Producer p(100, WORKER_BLOCK, 4);
+    ASSERT_EQ(p.job.start(), WORKER_OK);
     // Without the GUI draining, the producer stops at the capacity.
-    auto t0 = std::chrono::steady_clock::now();
-    while (g.produced.load() < 3 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    ASSERT_GE(g.produced.load(), 3);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    EXPECT_LE(g.produced.load(), 4) << "BLOCK must hold at most capacity undelivered";
-    EXPECT_TRUE(worker_is_running(w));
-    ASSERT_TRUE(r.wait_finished());
+    ASSERT_TRUE(wait_no_pump([&] { return p.produced.load() >= 3; }))
+        << "produced only " << p.produced.load();
+    nap(50);
+    EXPECT_LE(p.produced.load(), 4) << "BLOCK must hold at most capacity undelivered";
+    EXPECT_TRUE(worker_is_running(p.job.w));
+    ASSERT_TRUE(p.job.rec->wait_finished());
     std::vector<int> all;
     for (int i = 0; i < 100; i++) all.push_back(i);
-    EXPECT_EQ(r.values(WORKER_EV_YIELDED), all);  // lossless, in order
-    worker_unref(w);
-    EXPECT_EQ(payloads_alive(), 0);
+    EXPECT_EQ(p.job.rec->values(WORKER_EV_YIELDED), all);  // lossless, in order
+    p.job.close();
+    expect_payloads_freed();
 }
 
 TEST(Policies, QueueIsLosslessAndNeverBlocks) {
     reset_payloads();
-    Gen g{5000};
-    worker *w = make(&g, WORKER_QUEUE, 4);
-    Recorder r(w);
-    worker_start(w);
-    ASSERT_EQ(worker_await(w, 10000), WORKER_OK);  // finished without any draining
-    EXPECT_EQ(g.produced.load(), 5000);
-    ASSERT_TRUE(r.wait_finished());
-    EXPECT_EQ((int)r.values(WORKER_EV_YIELDED).size(), 5000);
-    worker_unref(w);
-    EXPECT_EQ(payloads_alive(), 0);
+    Producer p(5000, WORKER_QUEUE, 4);
+    ASSERT_NO_FATAL_FAILURE(run_undrained(p.job));  // finished without any draining
+    EXPECT_EQ(p.produced.load(), 5000);
+    EXPECT_EQ((int)p.job.rec->values(WORKER_EV_YIELDED).size(), 5000);
+    p.job.close();
+    expect_payloads_freed();
 }
 
 TEST(Policies, FloodDoesNotStopAGuiTimer) {
     reset_payloads();
-    Gen g{-1};
-    worker *w = make(&g, WORKER_QUEUE, 1024);
-    // Each delivery costs GUI time, so the backlog always exceeds a turn.
-    long delivered = 0;
-    worker_connect(w, WORKER_EV_YIELDED,
-                   [](worker_event *, void *n) {
-                       ++*static_cast<long *>(n);
-                       auto t0 = std::chrono::steady_clock::now();
-                       while (std::chrono::steady_clock::now() - t0 < std::chrono::microseconds(5)) {
-                       }
-                   },
-                   &delivered, nullptr);
-    Recorder r(w);
+    Costly costly{std::chrono::microseconds(5)};  // outlives the worker's callbacks
+    Producer flood(-1, WORKER_QUEUE, 1024);
+    Job &j = flood.job;
+    costly.attach(j.w);
     int ticks = 0;
     QTimer timer;
     QObject::connect(&timer, &QTimer::timeout, [&] { ticks++; });
     timer.start(16);
-    worker_start(w);
+    ASSERT_EQ(j.start(), WORKER_OK);
     pump_until([&] { return ticks >= 10; }, 20000);
     EXPECT_GE(ticks, 10) << "the timer must keep firing under a flood";
-    EXPECT_GT(delivered, 0);
-    worker_quit(w);
-    ASSERT_TRUE(r.wait_finished(60000));
-    worker_unref(w);
-    EXPECT_EQ(payloads_alive(), 0);
+    EXPECT_GT(costly.delivered, 0);
+    worker_quit(j.w);
+    ASSERT_TRUE(j.rec->wait_finished(60000));
+    j.close();
+    expect_payloads_freed();
 }
 
 TEST(Policies, EndlessFloodDoesNotStarveASecondWorker) {
     reset_payloads();
-    Gen flood{-1};
-    Gen slow{20};
-    slow.sleep_us = 2000;
-    worker *a = make(&flood, WORKER_QUEUE, 1024, "flood");
-    worker *b = make(&slow, WORKER_BLOCK, 16, "slow");
-    Recorder ra(a), rb(b);
     // A costly callback on the flood keeps the dispatcher permanently busy.
-    worker_connect(a, WORKER_EV_YIELDED,
-                   [](worker_event *, void *) {
-                       auto t0 = std::chrono::steady_clock::now();
-                       while (std::chrono::steady_clock::now() - t0 < std::chrono::microseconds(2)) {
-                       }
-                   },
-                   nullptr, nullptr);
-    worker_start(a);
-    worker_start(b);
-    ASSERT_TRUE(rb.wait_finished(30000)) << "second worker starved";
-    EXPECT_EQ(rb.values(WORKER_EV_YIELDED).size(), 20u);
-    EXPECT_FALSE(ra.finished());
-    worker_quit(a);
-    ASSERT_TRUE(ra.wait_finished(60000));
-    worker_unref(a);
-    worker_unref(b);
-    EXPECT_EQ(payloads_alive(), 0);
+    Costly costly{std::chrono::microseconds(2)};  // outlives the worker's callbacks
+    Producer flood(-1, policy(WORKER_QUEUE, 1024, "flood"));
+    Producer slow(20, policy(WORKER_BLOCK, 16, "slow"));
+    slow.sleep_ms = 2;
+    Job &a = flood.job, &b = slow.job;
+    costly.attach(a.w);
+    ASSERT_EQ(a.start(), WORKER_OK);
+    ASSERT_EQ(b.start(), WORKER_OK);
+    ASSERT_TRUE(b.rec->wait_finished(30000)) << "second worker starved";
+    EXPECT_EQ(b.rec->values(WORKER_EV_YIELDED).size(), 20u);
+    EXPECT_FALSE(a.rec->finished());
+    worker_quit(a.w);
+    ASSERT_TRUE(a.rec->wait_finished(60000));
+    a.close();
+    b.close();
+    expect_payloads_freed();
 }

@@ -2,65 +2,11 @@
 // worker_yield (FIFO, NULL is a value, nothing lost, everything destroyed).
 #include "harness.h"
 
-#include <chrono>
-#include <cstdlib>
-#include <functional>
-#include <memory>
 #include <mutex>
-#include <thread>
 
 using namespace th;
 
 namespace {
-
-// Every payload destroyed, exactly once: checked at once; then a late one
-// (a library bug) is waited for, so the next test starts from clean counts.
-void expect_payloads_freed() {
-    EXPECT_EQ(payloads_alive(), 0);
-    pump_until([] { return payloads_alive() <= 0; }, 2000);
-}
-
-using Body = std::function<void(worker_ctx *)>;
-using Types = std::vector<worker_event_type>;
-
-void nap(int ms = 1) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
-// A worker running a lambda, with a Recorder. close() (also run by the
-// destructor, e.g. after an early ASSERT return) quits it, waits for FINISHED
-// and drops the reference, so neither the body nor a callback outlives the
-// test's locals.
-class Job {
-public:
-    explicit Job(Body body) {
-        w = worker_create(&Job::run, new Body(std::move(body)), &Job::free_body, nullptr);
-        if (w) rec = std::make_unique<Recorder>(w);
-    }
-    ~Job() { close(); }
-    Job(const Job &) = delete;
-    Job &operator=(const Job &) = delete;
-
-    int start() {
-        started_ = true;
-        return worker_start(w);
-    }
-    void close() {
-        if (!w) return;
-        worker_quit(w);
-        if (started_) {
-            EXPECT_TRUE(rec->wait_finished()) << "worker never finished";
-        }
-        worker_unref(w);
-        w = nullptr;
-    }
-
-    worker *w = nullptr;
-    std::unique_ptr<Recorder> rec;
-
-private:
-    static void run(worker_ctx *ctx, void *body) { (*static_cast<Body *>(body))(ctx); }
-    static void free_body(void *body) { delete static_cast<Body *>(body); }
-    bool started_ = false;
-};
 
 // A destroy function that also counts NULL values (payload_free would free
 // NULL without counting it).
@@ -111,19 +57,6 @@ Body receive_n(Inbox &in, size_t want) {
             if (yield_receive(ctx, i, in) == WORKER_ABORTED) return;
         }
     };
-}
-
-// A destroy that takes a while (a big buffer, a file to close): what the
-// library destroys "when the worker ends" must be gone by FINISHED.
-void slow_free(void *p) {
-    nap(100);
-    payload_free(p);
-}
-
-bool spin_until(const std::atomic<bool> &flag) {
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!flag && std::chrono::steady_clock::now() < end) nap();
-    return flag.load();
 }
 
 }  // namespace
@@ -190,7 +123,7 @@ TEST(Send, NapariMultiplier) {
         if (distinct.empty() || distinct.back() != v) distinct.push_back(v);
     EXPECT_EQ(distinct, (std::vector<int>{1, 2, 6, 24}));
     ASSERT_EQ(j.rec->count(WORKER_EV_RETURNED), 1);
-    EXPECT_EQ(j.rec->events()[j.rec->events().size() - 2].raw, (void *)kGameOver);
+    EXPECT_EQ(j.rec->first(WORKER_EV_RETURNED).raw, (void *)kGameOver);
     j.close();
     expect_payloads_freed();
     EXPECT_EQ(doubles_alive.load(), 0);
@@ -220,7 +153,7 @@ TEST(Send, BeforeFirstYieldFifoNoneLost) {
     Body rest = receive_n(in, 4);
     Job j([&](worker_ctx *ctx) {
         running = true;
-        spin_until(go);
+        wait_no_pump(go);
         rest(ctx);
     });
     ASSERT_EQ(j.start(), WORKER_OK);
@@ -275,7 +208,10 @@ TEST(Send, NonReceivingYieldKeepsQueueLeftoversDestroyed) {
             in.code(worker_yield(ctx, payload(i), payload_free, nullptr, nullptr));
         in.code(yield_receive(ctx, 3, in));
     });
-    for (int v = 100; v < 103; v++) ASSERT_EQ(worker_send(j.w, payload(v), slow_free), WORKER_OK);
+    // Slow destroys: what the library destroys "when the worker ends" must
+    // still be gone by FINISHED.
+    for (int v = 100; v < 103; v++)
+        ASSERT_EQ(worker_send(j.w, payload(v), slow_payload_free), WORKER_OK);
     ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
     EXPECT_EQ(in.codes, (std::vector<int>{WORKER_OK, WORKER_OK, WORKER_OK, WORKER_RECEIVED}));

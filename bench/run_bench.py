@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""Runs every benchmark, prints one markdown table and writes it into
+doc/performance.md (between the bench:begin / bench:end markers).
+
+    python3 bench/run_bench.py --build BUILD_DIR [--doc doc/performance.md]
+
+Each measurement is a fresh process: qtw_bench (qtworker through the C API,
+and the two Qt baselines) or superqt_baseline.py (superqt's thread_worker,
+QT_API=pyqt6). Targets are ratios against baselines measured in this run,
+because absolute figures move about 2x between machines.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+IMPLS = ["qtworker-block", "invoke", "promise", "superqt"]
+FLOOD_IMPLS = ["qtworker-block", "qtworker-queue", "qtworker-latest", "invoke", "promise"]
+FLOOD_COSTS = [0, 1, 5]
+DRAIN_CAP_S = 20
+FLAT_MB = 16  # "peak RSS flat": growth of at most this much
+REPEATS = 3  # tail-latency rows: median of this many runs
+
+MB = 1 << 20
+
+
+class Runner:
+    def __init__(self, build, python):
+        self.exe = os.path.join(build, "bench", "qtw_bench")
+        self.python = python
+        self.env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_API="pyqt6")
+        self.env.setdefault("XDG_RUNTIME_DIR", "/tmp/runtime-qtw-bench")
+        self.log = []  # every single run, for results.json
+        os.makedirs(self.env["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
+
+    def cmd(self, impl, mode, args):
+        kv = [f"{k}={v}" for k, v in args.items()]
+        if impl == "superqt":
+            return [self.python, os.path.join(HERE, "superqt_baseline.py"), mode] + kv
+        return [self.exe, impl, mode] + kv
+
+    def run(self, impl, mode, timeout=150, repeats=1, **args):
+        """One measurement; with repeats, the median of each figure over the runs
+        (tail figures such as p99 jump when the shared machine deschedules us)."""
+        runs = [self.run_once(impl, mode, timeout, **args) for _ in range(repeats)]
+        errors = [x for x in runs if "error" in x]
+        if errors or repeats == 1:
+            return errors[0] if errors else runs[0]
+        out = {}
+        for k, v in runs[0].items():
+            vals = [x.get(k) for x in runs]
+            if isinstance(v, bool):
+                out[k] = all(vals)
+            elif isinstance(v, (int, float)):
+                out[k] = sorted(vals)[len(vals) // 2]
+            else:
+                out[k] = v
+        out["runs"] = repeats
+        return out
+
+    def run_once(self, impl, mode, timeout, **args):
+        c = self.cmd(impl, mode, args)
+        label = " ".join([impl, mode] + [f"{k}={v}" for k, v in args.items()])
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(c, capture_output=True, text=True, env=self.env, timeout=timeout)
+            lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+            out = json.loads(lines[-1]) if lines else {"error": p.stderr.strip()[-300:] or f"exit {p.returncode}"}
+        except subprocess.TimeoutExpired:
+            out = {"error": f"timed out after {timeout} s"}
+        print(f"  {label:<48} {time.monotonic() - t0:5.1f} s  {json.dumps(out)[:110]}",
+              file=sys.stderr, flush=True)
+        self.log.append({"run": label, "result": out})
+        return out
+
+
+# ------------------------------------------------------------- formatting
+
+def fmt_rate(r):
+    if r is None:
+        return "n/a"
+    return f"{r / 1e6:.2f} M/s" if r >= 1e6 else f"{r / 1e3:.0f} k/s"
+
+
+def fmt_us(us):
+    if us is None:
+        return "n/a"
+    if us >= 1e6:
+        return f"{us / 1e6:.2f} s"
+    if us >= 1e3:
+        return f"{us / 1e3:.1f} ms"
+    return f"{us:.0f} µs" if us >= 10 else f"{us:.1f} µs"
+
+
+def fmt_count(n):
+    return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.0f} k" if n >= 1e3 else str(n)
+
+
+def fmt_x(x):
+    if x is None:
+        return "n/a"
+    return f"{x:.0f}×" if x >= 10 else f"{x:.1f}×" if x >= 1 else f"{x:.2f}×"
+
+
+def get(res, key):
+    return None if res is None or "error" in res else res.get(key)
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def better(x, good, bad):
+    """x = baseline / qtworker (> 1: qtworker is better)."""
+    if x is None:
+        return "n/a"
+    return f"{fmt_x(x)} {good}" if x >= 1 else f"{fmt_x(1 / x)} {bad}"
+
+
+def verdict(ok):
+    return "n/a" if ok is None else "**holds**" if ok else "does not hold"
+
+
+def all_ok(*conds):
+    return None if any(c is None for c in conds) else all(conds)
+
+
+# ------------------------------------------------------------------- rows
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, name, cells, vs, target="", ok=None):
+        self.rows.append((name, cells, vs, target, ok))
+
+    def markdown(self):
+        head = ("| measurement | qtworker | invokeMethod | QPromise | superqt "
+                "| qtworker vs baselines | target | verdict |")
+        out = [head, "|" + "---|" * 8]
+        for name, cells, vs, target, ok in self.rows:
+            cells = [c if c is not None else "—" for c in cells]
+            v = verdict(ok) if target else ""
+            out.append(f"| {name} | " + " | ".join(cells) + f" | {vs} | {target} | {v} |")
+        return "\n".join(out)
+
+    def verdicts(self):
+        return [ok for _, _, _, target, ok in self.rows if target]
+
+
+def err_or(res, text):
+    return f"error: {res['error'][:60]}" if res and "error" in res else text
+
+
+def throughput_rows(t, r):
+    for label, args, targeted in [
+            ("yield→GUI throughput, 8 B values, 1 worker", {"workers": 1}, True),
+            ("yield→GUI throughput, 8 B values, 4 workers", {"workers": 4}, True),
+            ("payload 8 B malloc'd buffer (freed after delivery), 1 worker", {"bytes": 8}, False),
+            ("payload 1 MiB malloc'd frame (freed after delivery), 1 worker",
+             {"bytes": 1 << 20}, False)]:
+        res = {i: r.run(i, "throughput", **args) for i in IMPLS}
+        rates = {i: get(res[i], "rate") for i in IMPLS}
+        q = rates["qtworker-block"]
+        x_inv, x_sq = ratio(q, rates["invoke"]), ratio(q, rates["superqt"])
+        x_pr = ratio(q, rates["promise"])
+        vs = f"{fmt_x(x_inv)} invoke, {fmt_x(x_pr)} QPromise, {fmt_x(x_sq)} superqt"
+        cells = [err_or(res[i], fmt_rate(rates[i])) for i in IMPLS]
+        if targeted:
+            ok = all_ok(x_inv and x_inv >= 10, x_sq and x_sq >= 50, q and q >= 10e6)
+            t.add(label, cells, vs, "≥ 10× invoke, ≥ 50× superqt, ≥ 10 M/s", ok)
+        else:
+            t.add(label, cells, vs)
+
+
+def pair(res, prefix, keys=("p50", "p99")):
+    vals = [get(res, f"{prefix}_{k}_us") for k in keys]
+    return err_or(res, " / ".join(fmt_us(v) for v in vals))
+
+
+def latency_rows(t, r):
+    res = {i: r.run(i, "latency", repeats=REPEATS) for i in IMPLS}
+    q, inv = res["qtworker-block"], res["invoke"]
+    x50 = ratio(get(q, "lat_p50_us"), get(inv, "lat_p50_us"))
+    x99 = ratio(get(q, "lat_p99_us"), get(inv, "lat_p99_us"))
+    ok = all_ok(x50 and x50 <= 2, x99 and x99 <= 2)
+    t.add("yield→callback latency at 2 kHz, p50 / p99 / max",
+          [pair(res[i], "lat", ("p50", "p99", "max")) for i in IMPLS],
+          f"p50 {fmt_x(x50)}, p99 {fmt_x(x99)} of invoke",
+          "p50 ≤ 2× and p99 ≤ 2× invoke", ok)
+
+
+def lifecycle_rows(t, r):
+    res = {i: r.run(i, "start", repeats=REPEATS) for i in IMPLS}
+    q50, sq50 = get(res["qtworker-block"], "start_p50_us"), get(res["superqt"], "start_p50_us")
+    faster = ratio(sq50, q50)
+    t.add("create+start → `started`, p50 / p99", [pair(res[i], "start") for i in IMPLS],
+          f"p50 {better(faster, 'faster', 'slower')} than superqt",
+          "p50 ≤ 50 µs and ≥ 20× faster than superqt",
+          all_ok(q50 is not None and q50 <= 50, faster and faster >= 20))
+
+    res = {i: r.run(i, "many") for i in IMPLS}
+    ms = {i: get(res[i], "total_ms") for i in IMPLS}
+    q = ms["qtworker-block"]
+    t.add("1000 short workers, create+start → last `finished`",
+          [err_or(res[i], fmt_us(ms[i] * 1e3) if ms[i] else None) for i in IMPLS],
+          f"{better(ratio(ms['invoke'], q), 'faster', 'slower')} than invoke, "
+          f"{better(ratio(ms['superqt'], q), 'faster', 'slower')} than superqt")
+
+    res = {i: r.run(i, "control", repeats=REPEATS) for i in IMPLS}
+    for prefix, label in [("pause", "pause → `paused`, p50 / p99"),
+                          ("resume", "resume → worker running again, p50 / p99"),
+                          ("quit", "quit → `finished`, p50 / p99")]:
+        cells = [pair(res[i], prefix) for i in IMPLS]
+        q99 = get(res["qtworker-block"], f"{prefix}_p99_us")
+        sq99 = get(res["superqt"], f"{prefix}_p99_us")
+        inv99 = get(res["invoke"], f"{prefix}_p99_us")
+        vs = (f"p99 {better(ratio(inv99, q99), 'faster', 'slower')} than invoke, "
+              f"{better(ratio(sq99, q99), 'faster', 'slower')} than superqt")
+        if prefix == "resume":
+            t.add(label, cells, vs, "p99 ≤ 200 µs", all_ok(q99 is not None and q99 <= 200))
+        else:
+            t.add(label, cells, vs)
+
+
+def flood_cell(res):
+    if res is None:
+        return "—"
+    if "error" in res:
+        return err_or(res, "")
+    gap = res["max_gap_ms"]
+    if res["drained"]:
+        gap_s = f"gap {fmt_us(gap * 1e3)}"
+    elif gap >= DRAIN_CAP_S * 1e3 / 2:  # the watchdog found the GUI still frozen
+        gap_s = f"frozen > {fmt_us(gap * 1e3)}"
+    else:
+        gap_s = f"gap {fmt_us(gap * 1e3)}, backlog not drained in {DRAIN_CAP_S} s"
+    cap = " (RSS cap hit)" if res.get("rss_capped") else ""
+    return (f"{gap_s} · {fmt_count(res['delivered'])} of {fmt_count(res['produced'])} delivered"
+            f" · +{res['rss_growth_mb']:.0f} MB{cap}")
+
+
+def flood_rows(t, r):
+    for cost in FLOOD_COSTS:
+        # Bounded policies take 2 s: repeat them for their gap tails. The
+        # unbounded ones freeze for seconds, far beyond that noise.
+        res = {i: r.run(i, "flood", timeout=DRAIN_CAP_S + 40, cost_us=cost,
+                        repeats=REPEATS if i in ("qtworker-block", "qtworker-latest") else 1,
+                        drain_cap_s=DRAIN_CAP_S) for i in FLOOD_IMPLS}
+        for impl in FLOOD_IMPLS[:3]:
+            policy = impl.split("-")[1].upper()
+            q = res[impl]
+            gap = get(q, "max_gap_ms")
+            growth = get(q, "rss_growth_mb")
+            gap_ok = gap is not None and gap <= 40 and bool(q.get("drained"))
+            if policy == "QUEUE":
+                target, ok = "gap ≤ 40 ms", all_ok(gap_ok)
+            else:
+                target = f"gap ≤ 40 ms, RSS flat (≤ {FLAT_MB} MB)"
+                ok = all_ok(gap_ok, growth is not None and growth <= FLAT_MB)
+            inv_gap = get(res["invoke"], "max_gap_ms")
+            vs = f"gap {better(ratio(inv_gap, gap), 'smaller', 'larger')} than invoke"
+            t.add(f"flood 2 s, {cost} µs/value, {policy}",
+                  [flood_cell(q), flood_cell(res["invoke"]), flood_cell(res["promise"]), None],
+                  vs, target, ok)
+
+
+def starvation_rows(t, r):
+    res = {i: r.run(i, "starvation", timeout=DRAIN_CAP_S + 40, repeats=REPEATS,
+                    drain_cap_s=DRAIN_CAP_S) for i in IMPLS}
+
+    def cell(x):
+        d = get(x, "max_delay_ms")
+        if d is None:
+            return err_or(x, "n/a")
+        return fmt_us(d * 1e3) + ("" if x.get("complete") else " (still waiting)")
+
+    q = res["qtworker-block"]
+    d = get(q, "max_delay_ms")
+    t.add("no starvation: max delay of a 10 ms ticker next to an endless flood (1 µs/value)",
+          [cell(res[i]) for i in IMPLS],
+          f"{better(ratio(get(res['invoke'], 'max_delay_ms'), d), 'smaller', 'larger')} than invoke",
+          "≤ 40 ms", all_ok(d is not None and d <= 40 and bool(q.get("complete"))))
+
+
+# ---------------------------------------------------------------- machine
+
+def machine(r):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+            cpu = m.group(1).strip() if m else cpu
+    except OSError:
+        pass
+    qt = r.run("info", "").get("qt", "?")
+    sq = r.run("superqt", "info")
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    return {"nproc": os.cpu_count(), "cpu": cpu, "qt": qt,
+            "superqt": f"superqt {sq.get('superqt', '?')} on PyQt6 / Qt {sq.get('qt', '?')}",
+            "kernel": os.uname().release, "load": load,
+            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
+
+
+def report(m, table, verdicts, seconds, load_end):
+    held = sum(1 for v in verdicts if v)
+    busy = max(float(m["load"].split()[0]), float(load_end.split()[0])) > m["nproc"]
+    warning = ["", f"**The machine was busy** (1-minute load average above its {m['nproc']} "
+               "cores): tail figures (p99, max, timer gaps, delays) and the verdicts that use "
+               "them reflect other processes too; rerun on an idle machine."] if busy else []
+    return "\n".join([
+        f"Measured {m['date']} on {m['nproc']} × {m['cpu']} (Linux {m['kernel']}), "
+        f"Qt {m['qt']}, {m['superqt']}; load average {m['load']} at start, "
+        f"{load_end} at end; {seconds:.0f} s in all."] + warning + [
+        "",
+        table,
+        "",
+        f"**{held} of {len(verdicts)} targets hold.**",
+    ])
+
+
+def write_doc(path, text):
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    old = open(path).read() if os.path.exists(path) else f"# Performance\n\n{begin}\n{end}\n"
+    if begin not in old or end not in old:
+        old = old.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    head, rest = old.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    with open(path, "w") as f:
+        f.write(f"{head}{begin}\n{text}\n{end}{tail}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", required=True, help="meson build dir (with bench/qtw_bench)")
+    ap.add_argument("--doc", help="markdown file to update (doc/performance.md)")
+    ap.add_argument("--python", default=sys.executable, help="python with superqt and PyQt6")
+    a = ap.parse_args()
+    r = Runner(a.build, a.python)
+    t0 = time.monotonic()
+    m = machine(r)
+    t = Table()
+    for part in (throughput_rows, latency_rows, lifecycle_rows, flood_rows, starvation_rows):
+        part(t, r)
+    with open("/proc/loadavg") as f:
+        load_end = " ".join(f.read().split()[:3])
+    text = report(m, t.markdown(), t.verdicts(), time.monotonic() - t0, load_end)
+    print(text)
+    raw = os.path.join(a.build, "bench", "results.json")
+    with open(raw, "w") as f:
+        json.dump({"machine": m, "runs": r.log}, f, indent=1)
+    print(f"\n(every run: {raw})", file=sys.stderr)
+    if a.doc:
+        write_doc(a.doc, text)
+        print(f"\n(written to {a.doc})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
