@@ -20,7 +20,7 @@ namespace {
 
 const QEvent::Type kWakeEvent = QEvent::Type(QEvent::User + 0x5157);
 constexpr size_t kQuota = 512;  // entries per worker per round-robin turn
-constexpr auto kTurnBudget = std::chrono::milliseconds(8);  // then yield to the loop
+constexpr auto kTurnBudget = std::chrono::milliseconds(4);  // then yield to the loop
 
 struct EventBox {
     worker_event ev;
@@ -112,7 +112,7 @@ private:
     // The stream is swapped out whole (O(1) under the lock) into w->batch, so
     // the producer keeps filling while the GUI delivers; capacity counts both.
     bool drain_worker(worker *w, Budget &clock) {
-        Ring<Entry> &batch = w->batch;  // home thread only, w->delivering guards it
+        ChunkQueue<Entry> &batch = w->batch;  // home thread only, w->delivering guards it
         {
             std::lock_guard<std::mutex> lk(w->mu);
             if (w->delivering) {
@@ -121,13 +121,17 @@ private:
                 w->requeue_after_delivery = true;
                 return false;
             }
-            if (batch.empty()) batch.swap(w->stream);
+            if (batch.empty()) {
+                batch.swap(w->stream);
+                w->latest[0] = w->latest[1] = nullptr;  // now being delivered
+            }
             w->delivering = true;
         }
         size_t freed = 0, n = 0;
         bool finished = false;
         while (!batch.empty() && n++ < kQuota) {
             Entry e = batch.pop_front();
+            if (e.type == kTombstone) continue;
             if (counts_against_capacity(e.type)) freed++;
             if (e.type == WORKER_EV_FINISHED) finished = true;
             if (w->abort_requested.load(std::memory_order_relaxed) &&
@@ -184,18 +188,18 @@ private:
         box.ev.code = e.code;
         box.ev.done = e.done;
         box.ev.total = e.total;
-        if (e.has_text) {
+        if (e.text) {
             if (e.type == WORKER_EV_CUSTOM)
-                box.ev.name = e.text.c_str();
+                box.ev.name = e.text->c_str();
             else
-                box.ev.message = e.text.c_str();
+                box.ev.message = e.text->c_str();
         }
         if (e.type == WORKER_EV_OUTPUT) box.ev.name = e.code == 2 ? "stderr" : "stdout";
         bool handled = false;
         auto conns = connections(w);
         for (const auto &c : *conns) {
             if (c->type != e.type) continue;
-            if (c->filter_name && c->custom_name != e.text) continue;
+            if (c->filter_name && (!e.text || c->custom_name != *e.text)) continue;
             handled = true;
             c->invoke(&box.ev);
         }

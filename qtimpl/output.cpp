@@ -18,8 +18,8 @@ namespace {
 
 void emit_line(OutputStream *o) {
     Entry e(WORKER_EV_OUTPUT);
-    e.text.swap(o->partial);
-    e.has_text = true;
+    e.text = std::make_unique<std::string>(std::move(o->partial));
+    o->partial.clear();
     e.code = o->stream_no;
     push_data(o->w, std::move(e));  // waits at capacity: output is never dropped
 }

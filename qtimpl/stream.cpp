@@ -16,40 +16,42 @@ bool counts_against_capacity(worker_event_type t) {
            t == WORKER_EV_PROGRESS || t == WORKER_EV_CUSTOM || t == WORKER_EV_OUTPUT;
 }
 
-static bool coalesces(worker_event_type t) {
-    return t == WORKER_EV_YIELDED || t == WORKER_EV_PROGRESS;
+// LATEST keeps one undelivered yield and one progress entry: their slots.
+static int latest_slot(worker_event_type t) {
+    return t == WORKER_EV_YIELDED ? 0 : t == WORKER_EV_PROGRESS ? 1 : -1;
 }
 
-static void append_locked(worker *w, Entry &&e) {
+static Entry *append_locked(worker *w, Entry &&e) {
     if (counts_against_capacity(e.type)) w->data_entries++;
-    w->stream.push_back(std::move(e));
+    Entry *slot = w->stream.push_back(std::move(e));
     if (!w->scheduled) {
         // Empty -> non-empty: exactly one wakeup for the whole batch.
         w->scheduled = true;
         dispatcher_schedule(w->dispatcher, w);
     }
+    return slot;
 }
 
 void push_control_locked(worker *w, std::unique_lock<std::mutex> &, Entry &&e) {
     append_locked(w, std::move(e));
 }
 
-// Under LATEST an undelivered yield (or progress) is replaced by the newer
-// one; the old entry is moved out so it is destroyed outside the lock.
-static bool take_stale_locked(worker *w, worker_event_type t, Entry *stale) {
-    for (size_t i = w->stream.size(); i-- > 0;) {
-        if (w->stream.at(i).type != t) continue;
-        *stale = w->stream.take(i);
-        w->data_entries--;
-        return true;
-    }
-    return false;
+// LATEST: the undelivered entry of the same kind is replaced in O(1): its
+// payload moves out (destroyed after unlocking) and its place in the stream
+// becomes a tombstone the dispatcher skips.
+static bool take_stale_locked(worker *w, int slot, Entry *stale) {
+    Entry *old = w->latest[slot];
+    if (!old) return false;
+    *stale = std::move(*old);
+    old->type = kTombstone;
+    w->latest[slot] = nullptr;
+    w->data_entries--;
+    return true;
 }
 
 int push_data_locked(worker *w, std::unique_lock<std::mutex> &lk, Entry &e, Entry *stale) {
-    if (w->policy == WORKER_LATEST && coalesces(e.type) && take_stale_locked(w, e.type, stale) &&
-        e.type == WORKER_EV_YIELDED)
-        w->dropped.fetch_add(1);
+    int slot = w->policy == WORKER_LATEST ? latest_slot(e.type) : -1;
+    if (slot >= 0 && take_stale_locked(w, slot, stale) && slot == 0) w->dropped.fetch_add(1);
     // Output waits at capacity under every policy: a chatty worker cannot
     // exhaust memory, and no line is ever dropped.
     bool bounded = w->policy != WORKER_QUEUE || e.type == WORKER_EV_OUTPUT;
@@ -62,7 +64,8 @@ int push_data_locked(worker *w, std::unique_lock<std::mutex> &lk, Entry &e, Entr
     // After quit, yields are refused (the producer should return) but a
     // warning, progress or custom event still reaches the GUI, unblocked.
     if (w->abort_requested && e.type == WORKER_EV_YIELDED) return WORKER_ABORTED;
-    append_locked(w, std::move(e));
+    Entry *placed = append_locked(w, std::move(e));
+    if (slot >= 0) w->latest[slot] = placed;
     return WORKER_OK;
 }
 

@@ -73,6 +73,7 @@ int control(worker *w, F &&change) {
     std::lock_guard<std::mutex> lk(h->mu);
     if (ended(h.get())) return WORKER_ESTATE;
     change(h.get());
+    if (h->poke) h->poke(h.get());  // a process worker's proxy (process.cpp)
     return WORKER_OK;
 }
 
@@ -230,6 +231,7 @@ int worker_send(worker *w, void *value, worker_destroy_fn destroy) {
         std::lock_guard<std::mutex> lk(h->mu);
         if (!ended(h.get())) {
             h->inbox.push_back({value, destroy});
+            if (h->poke) h->poke(h.get());
             return WORKER_OK;
         }
     }

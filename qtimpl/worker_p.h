@@ -4,7 +4,7 @@
 #pragma once
 
 #include "qtworker.h"
-#include "ring.h"
+#include "chunk_queue.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -36,7 +36,6 @@ struct Entry {
         done = o.done;
         total = o.total;
         text = std::move(o.text);
-        has_text = o.has_text;
         o.value = nullptr;
         o.destroy = nullptr;
         return *this;
@@ -48,11 +47,15 @@ struct Entry {
     worker_destroy_fn destroy = nullptr;
     int code = 0;
     long long done = 0, total = 0;
-    std::string text;  // message, or the custom event name
-    bool has_text = false;
+    // Message or custom event name. A pointer, so that the many entries that
+    // carry no text (yields) stay small and cheap to move.
+    std::unique_ptr<std::string> text;
 
     void release();    // destroy the payload (exactly once)
 };
+
+// Marks a stream slot whose entry LATEST replaced; skipped on delivery.
+constexpr worker_event_type kTombstone = worker_event_type(-1);
 
 // A value sent into the worker.
 struct Sent {
@@ -130,7 +133,8 @@ struct worker {
     std::string fail_message;
     void *result = nullptr;
     worker_destroy_fn result_destroy = nullptr;
-    qtw::Ring<qtw::Entry> stream;
+    qtw::ChunkQueue<qtw::Entry> stream;
+    qtw::Entry *latest[2] = {nullptr, nullptr};  // LATEST: undelivered yield, progress
     size_t data_entries = 0;        // entries counted against capacity
     size_t space_waiters = 0;
     int home_waiters = 0;           // worker_await callers on the home thread
@@ -153,12 +157,17 @@ struct worker {
     long next_conn_id = 1;
     bool finished_delivered = false;
 
+    // --- process workers (process.cpp): their state, freed with the worker,
+    // and a wakeup for the proxy, called under mu after send/pause/resume/quit
+    std::shared_ptr<void> ext;
+    void (*poke)(worker *) = nullptr;
+
     // --- delivery side (home thread only)
     void *home_thread = nullptr;    // QThread the worker was created on
     qtw::Dispatcher *dispatcher = nullptr;
     bool delivering = false;        // guarded by mu: a batch is being delivered
     bool requeue_after_delivery = false;
-    qtw::Ring<qtw::Entry> batch;    // being delivered; swapped with stream
+    qtw::ChunkQueue<qtw::Entry> batch;   // being delivered; swapped with stream
     std::shared_ptr<std::vector<std::shared_ptr<qtw::Connection>>> snapshot;
     unsigned snapshot_version = ~0u;
 

@@ -10,7 +10,8 @@ using qtw::Phase;
 
 namespace {
 
-thread_local worker_ctx *tls_ctx = nullptr;
+// initial-exec: a plain TLS load instead of a __tls_get_addr call per check.
+thread_local worker_ctx *tls_ctx __attribute__((tls_model("initial-exec"))) = nullptr;
 
 // Validates a worker-side call: only the thread running this worker's
 // function may make it. Compares pointers only, so a stale ctx is safe.
@@ -41,8 +42,7 @@ Entry make_entry(worker_event_type type, void *value = nullptr,
 
 Entry text_entry(worker_event_type type, std::string text) {
     Entry e{type};
-    e.text = std::move(text);
-    e.has_text = true;
+    e.text = std::make_unique<std::string>(std::move(text));
     return e;
 }
 
@@ -69,8 +69,7 @@ Entry auto_progress_locked(worker *w) {
     e.done = ++w->yields;
     e.total = e.done > w->progress_total ? 0 : w->progress_total;
     if (w->has_progress_desc) {
-        e.text = w->progress_desc;
-        e.has_text = true;
+        e.text = std::make_unique<std::string>(w->progress_desc);
     }
     return e;
 }

@@ -42,7 +42,9 @@ TEST(Output, LinesArriveInOrderWithStreamNames) {
                                                              "epoch 2 loss 0.333333"}));
     EXPECT_EQ(lines(r, "stderr"), std::vector<std::string>{"bad pixel"});
     for (auto &e : r.events())
-        if (e.type == WORKER_EV_OUTPUT) EXPECT_EQ(e.code, e.name == "stderr" ? 2 : 1);
+        if (e.type == WORKER_EV_OUTPUT) {
+            EXPECT_EQ(e.code, e.name == "stderr" ? 2 : 1);
+        }
     worker_unref(w);
 }
 
