@@ -1,6 +1,7 @@
 #include "canvas.h"
 
 #include <QMouseEvent>
+#include <QPaintEngine>
 #include <QPainter>
 #include <QWheelEvent>
 
@@ -144,10 +145,11 @@ std::vector<Canvas::Cell> Canvas::layout() const {
         cw = std::max(cw, (double)l->width);
         ch = std::max(ch, (double)l->height);
     }
+    double gap_y = kGap + 0.08 * ch;  // room for the titles at any usual zoom
     for (int i = 0; i < n; i++) {
         Layer *l = shown[i];
         double x = (i % cols) * (cw + kGap) + (cw - l->width) / 2;
-        double y = (i / cols) * (ch + kGap) + (ch - l->height) / 2;
+        double y = (i / cols) * (ch + gap_y) + (ch - l->height) / 2;
         cells.push_back({l, QRectF(x, y, l->width, l->height)});
     }
     return cells;
@@ -161,12 +163,41 @@ QRectF Canvas::bounds(const std::vector<Cell> &cells) const {
 
 QPointF Canvas::to_scene(QPointF p) const { return (p - offset_) / scale_; }
 
+// The backing store's pixel format, so the final drawImage is a plain blit.
+static QImage::Format target_format(QPainter &p) {
+    QPaintDevice *d = p.paintEngine() ? p.paintEngine()->paintDevice() : nullptr;
+    QImage::Format f = d && d->devType() == QInternal::Image ? static_cast<QImage *>(d)->format()
+                                                            : QImage::Format_RGB32;
+    bool argb32 = f == QImage::Format_RGB32 || f == QImage::Format_ARGB32 ||
+                  f == QImage::Format_ARGB32_Premultiplied;
+    return argb32 ? f : QImage::Format_RGB32;
+}
+
+// Nearest-neighbour scaling of a gray image into the 32-bit frame, clipped.
+// Done here rather than by QPainter::drawImage, which splits large scaled
+// blits across Qt's GUI thread pool and waits for it: on a busy 2-core
+// machine (a 1 kHz camera thread) that stalled the GUI thread.
+static void blit_scaled(QImage &frame, const QImage &gray, const QRectF &target) {
+    QRect t = target.toAlignedRect().intersected(frame.rect());
+    if (t.isEmpty()) return;
+    double sx = gray.width() / target.width(), sy = gray.height() / target.height();
+    std::vector<int> cols(t.width());
+    for (int x = 0; x < t.width(); x++)
+        cols[x] = std::clamp((int)((t.left() + x + 0.5 - target.left()) * sx), 0, gray.width() - 1);
+    for (int y = t.top(); y <= t.bottom(); y++) {
+        int row = std::clamp((int)((y + 0.5 - target.top()) * sy), 0, gray.height() - 1);
+        const uchar *src = gray.constScanLine(row);
+        auto *dst = reinterpret_cast<quint32 *>(frame.scanLine(y)) + t.left();
+        for (int x = 0; x < t.width(); x++) dst[x] = 0xff000000u | src[cols[x]] * 0x010101u;
+    }
+}
+
 void Canvas::paintEvent(QPaintEvent *) {
     paints_++;
     QPainter p(this);
-    p.fillRect(rect(), kBackground);
     auto cells = layout();
     if (cells.empty()) {
+        p.fillRect(rect(), kBackground);
         p.setPen(QColor(150, 150, 160));
         p.drawText(rect(), Qt::AlignCenter, "no layers yet: plugins add them");
         return;
@@ -178,15 +209,25 @@ void Canvas::paintEvent(QPaintEvent *) {
         scale_ = std::min(room.width() / b.width(), room.height() / b.height());
         offset_ = room.center() - b.center() * scale_;
     }
-    // Nearest-neighbour when zoomed in (see pixels), smooth when shrinking.
-    p.setRenderHint(QPainter::SmoothPixmapTransform, scale_ < 1);
-    p.setPen(QColor(210, 210, 220));
+    // Nearest-neighbour, as napari's default interpolation: the pixels as
+    // they are.
+    QImage::Format fmt = target_format(p);
+    if (frame_.size() != size() || frame_.format() != fmt) frame_ = QImage(size(), fmt);
+    frame_.fill(kBackground);
+    std::vector<QRectF> targets;
     for (const Cell &c : cells) {
-        QRectF target(offset_ + c.rect.topLeft() * scale_, c.rect.size() * scale_);
-        p.drawImage(target, c.layer->rendered());
-        if (grid_)
-            p.drawText(QRectF(target.left(), target.top() - kLabel, target.width(), kLabel),
-                       Qt::AlignLeft | Qt::AlignVCenter, c.layer->name);
+        targets.emplace_back(offset_ + c.rect.topLeft() * scale_, c.rect.size() * scale_);
+        blit_scaled(frame_, c.layer->rendered(), targets.back());
+    }
+    p.setCompositionMode(QPainter::CompositionMode_Source);
+    p.drawImage(0, 0, frame_);
+    if (!grid_) return;
+    p.setCompositionMode(QPainter::CompositionMode_SourceOver);
+    p.setPen(QColor(210, 210, 220));
+    for (size_t i = 0; i < cells.size(); i++) {
+        const QRectF &t = targets[i];
+        p.drawText(QRectF(t.left(), t.top() - kLabel, t.width(), kLabel),
+                   Qt::AlignLeft | Qt::AlignVCenter, cells[i].layer->name);
     }
 }
 

@@ -74,5 +74,6 @@ private:
     QPointF offset_;                   // widget position of scene (0, 0)
     QPointF drag_from_;
     QTimer repaint_;
+    QImage frame_;                     // composed here, then blitted
     int paints_ = 0;
 };

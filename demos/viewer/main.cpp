@@ -43,9 +43,29 @@ bool schedule_click(Viewer &v, const QString &spec) {
     return true;
 }
 
+// QGuiApplication takes "-plugin"/"--plugin" for its own generic plugins and
+// removes it from argv: take ours out first.
+QStringList take_plugin_args(int &argc, char **argv) {
+    QStringList paths;
+    int out = 1;
+    for (int i = 1; i < argc; i++) {
+        QString a = QString::fromLocal8Bit(argv[i]);
+        if ((a == "--plugin" || a == "-plugin") && i + 1 < argc)
+            paths << QString::fromLocal8Bit(argv[++i]);
+        else if (a.startsWith("--plugin="))
+            paths << a.mid(9);
+        else
+            argv[out++] = argv[i];
+    }
+    argc = out;
+    argv[argc] = nullptr;
+    return paths;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
+    QStringList plugin_paths = take_plugin_args(argc, argv);
     // Without a display Qt would abort: run offscreen instead.
     if (!std::getenv("QT_QPA_PLATFORM") && !std::getenv("DISPLAY") &&
         !std::getenv("WAYLAND_DISPLAY"))
@@ -81,9 +101,11 @@ int main(int argc, char **argv) {
     if (p.isSet(stacked)) v.canvas()->set_grid(false);
     v.show();
 
+    int loaded = 0;
     if (!p.isSet(no_dir))
-        for (const QString &d : plugin_dirs(p, dir)) v.load_plugin_dir(d);
-    for (const QString &path : p.values(plugin)) v.load_plugin(path);
+        for (const QString &d : plugin_dirs(p, dir)) loaded += v.load_plugin_dir(d);
+    for (const QString &path : plugin_paths) loaded += v.load_plugin(path) >= 0;
+    std::printf("viewer: %d plugin(s) loaded\n", loaded);
     for (const QString &spec : p.values(click))
         if (!schedule_click(v, spec)) {
             std::fprintf(stderr, "viewer: bad --click '%s' (want DOCK/WIDGET[=TEXT]@MS)\n",

@@ -72,6 +72,7 @@ Viewer::Viewer(bool headless, QWidget *parent)
     activity_view_->setFont(QFont("DejaVu Sans Mono", 8));
     act->setWidget(activity_view_);
     addDockWidget(Qt::BottomDockWidgetArea, act);
+    resizeDocks({act}, {110}, Qt::Vertical);  // the canvas gets the room
     view_menu_->addAction(act->toggleViewAction());
     build_status_bar();
 
@@ -83,11 +84,10 @@ Viewer::Viewer(bool headless, QWidget *parent)
     lag_clock_.start();
     lag_probe_.start(10);
     connect(&stats_, &QTimer::timeout, this, [this] {
-        perf_->setText(QString("%1 fps | loop lag %2 ms | %3 running")
-                           .arg(canvas_->take_paint_count())
-                           .arg(std::max(0.0, lag_max_ms_), 0, 'f', 0)
-                           .arg(worker_live_count()));
+        fps_ = canvas_->take_paint_count();
+        lag_shown_ = std::max(0.0, lag_max_ms_);
         lag_max_ms_ = 0;
+        show_stats();
     });
     stats_.start(1000);
     connect(&close_poll_, &QTimer::timeout, this, [this] {
@@ -155,6 +155,11 @@ void Viewer::build_layers_dock() {
         if (Layer *l = canvas_->find(it->text())) l->visible = it->checkState() == Qt::Checked;
         canvas_->fit();
     });
+}
+
+void Viewer::show_stats() {
+    perf_->setText(QString("%1 fps | loop lag %2 ms | %3 running")
+                       .arg(fps_).arg(lag_shown_, 0, 'f', 0).arg(worker_live_count()));
 }
 
 void Viewer::build_status_bar() {
@@ -317,6 +322,7 @@ void Viewer::handle_worker_event(worker_event *ev) {
     if (ev->type == WORKER_EV_FINISHED) {
         delete w.box;
         watched_.erase(it);
+        show_stats();
     }
 }
 
@@ -346,6 +352,7 @@ int Viewer::add_dock(const char *title, void *ud, viewer_destroy_fn destroy) {
     QString t = QString::fromUtf8(title);
     auto *dock = new QDockWidget(t, this);
     dock->setObjectName("plugin:" + t);
+    dock->setMinimumWidth(200);
     auto *body = new QWidget;
     auto *lay = new QVBoxLayout(body);
     lay->addStretch(1);  // widgets are inserted above it

@@ -109,6 +109,7 @@ private:
     void finish_closing();
     void build_layers_dock();
     void build_status_bar();
+    void show_stats();
 
     viewer *handle_;
     bool headless_;
@@ -129,6 +130,7 @@ private:
     std::map<QString, std::pair<long long, long long>> progress_;
     QTimer stats_, lag_probe_, close_poll_;
     QElapsedTimer lag_clock_, close_clock_;
-    double lag_max_ms_ = 0;
+    double lag_max_ms_ = 0, lag_shown_ = 0;
+    int fps_ = 0;
     bool closing_ = false, close_done_ = false, tearing_down_ = false;
 };

@@ -1,0 +1,245 @@
+// Each demo plugin driven headless through the viewer, checking outcomes:
+// what the layers hold, what the docks show, which events arrived in which
+// order. No timing assertions: every wait is for a condition.
+#include "demo_harness.h"
+
+#include <QLibrary>
+#include <QPushButton>
+#include <QRegularExpression>
+
+#include <cmath>
+
+using demo::pump_for;
+using demo::pump_until;
+using demo::ViewerTest;
+
+namespace {
+
+double read_double(const void *p) { return *static_cast<const double *>(p); }
+
+// The camera plugin's yielded payload (camera.c: typedef ... frame).
+struct CameraFrame {
+    long long index;
+    vimage *img;
+};
+long long read_frame_index(const void *p) { return static_cast<const CameraFrame *>(p)->index; }
+
+// "frame N\nshown S\ndropped D" -> {N, S, D}
+std::vector<long long> numbers_in(const QString &text) {
+    std::vector<long long> out;
+    for (const QString &word : text.split(QRegularExpression("\\s+"))) {
+        bool ok;
+        long long n = word.toLongLong(&ok);
+        if (ok) out.push_back(n);
+    }
+    return out;
+}
+
+}  // namespace
+
+class Average : public ViewerTest {};
+
+// The result appears as a layer exactly when `returned` arrives.
+TEST_F(Average, ResultBecomesALayerWhenReturnedArrives) {
+    load("average");
+    worker *w = demo::find_worker("average large image");
+    ASSERT_NE(w, nullptr);
+    bool layer_at_return = false;
+    auto check = [](worker_event *, void *self) {
+        auto *t = static_cast<std::pair<Viewer *, bool *> *>(self);
+        *t->second = t->first->layer("average") != nullptr;
+    };
+    std::pair<Viewer *, bool *> ctx{v.get(), &layer_at_return};
+    ASSERT_GT(worker_connect(w, WORKER_EV_RETURNED, check, &ctx, nullptr), 0);
+    EXPECT_EQ(v->layer("average"), nullptr) << "no layer before the worker returned";
+    worker_unref(w);
+    ASSERT_TRUE(wait_logged("average large image: finished"));
+    EXPECT_TRUE(layer_at_return);
+    EXPECT_LT(logged("average large image: started"), logged("average large image: returned"));
+    EXPECT_LT(logged("average large image: returned"), logged("average large image: finished"));
+
+    Layer *l = v->layer("average");
+    ASSERT_NE(l, nullptr);
+    EXPECT_EQ(l->width, 512);
+    EXPECT_EQ(l->type, VIEWER_F32);
+    EXPECT_EQ(l->version, 1u) << "set once, from RETURNED";
+    double sum = 0;
+    for (int y = 0; y < l->height; y++)
+        for (int x = 0; x < l->width; x++) {
+            double p = l->value(x, y);
+            ASSERT_TRUE(p > 0 && p < 1) << p;
+            sum += p;
+        }
+    EXPECT_NEAR(sum / (512.0 * 512), 0.5, 0.005) << "mean of 128 uniform frames";
+}
+
+class MeanProjection : public ViewerTest {};
+
+TEST_F(MeanProjection, FinalMeanEqualsAnIndependentMean) {
+    load("mean_projection");
+    worker *w = demo::find_worker("mean projection");
+    ASSERT_NE(w, nullptr);
+    demo::Yields<int> yields{{}, [](const void *) { return 1; }};
+    yields.connect(w);
+    worker_unref(w);
+    ASSERT_TRUE(wait_logged("mean projection: finished", 30000));
+    EXPECT_EQ(yields.values.size(), 16u) << "one yield every 16 of 256 frames";
+    EXPECT_EQ(v->last_progress("mean projection"), std::make_pair(16LL, 16LL));
+
+    // Regenerate the stack with the plugin's own frame function and average
+    // it in double, in one pass: independent of the running mean and of the
+    // yield / delivery path.
+    QLibrary lib(demo::plugin_path("mean_projection"));
+    auto frame = (void (*)(int, float *))lib.resolve("mean_projection_frame");
+    ASSERT_NE(frame, nullptr) << qPrintable(lib.errorString());
+    const int n = 256 * 256;
+    std::vector<double> mean(n, 0.0);
+    std::vector<float> f(n);
+    for (int i = 0; i < 256; i++) {
+        frame(i, f.data());
+        for (int p = 0; p < n; p++) mean[p] += f[p] / 256.0;
+    }
+    Layer *l = v->layer("mean projection");
+    ASSERT_NE(l, nullptr);
+    ASSERT_EQ(l->width * l->height, n);
+    EXPECT_EQ(l->version, 16u);
+    double worst = 0;
+    for (int p = 0; p < n; p++) worst = std::max(worst, std::fabs(l->value(p % 256, p / 256) - mean[p]));
+    EXPECT_LT(worst, 1e-4);
+    EXPECT_DOUBLE_EQ(l->lo, 0.3);  // set by the plugin when the layer was added
+    EXPECT_DOUBLE_EQ(l->hi, 0.75);
+}
+
+class RandomImages : public ViewerTest {};
+
+// STOP! after N yields: aborted, then finished; the button is disconnected
+// and disabled.
+TEST_F(RandomImages, StopGivesAbortedThenFinishedAndDisablesTheButton) {
+    load("random_images");
+    ASSERT_TRUE(pump_until([&] { Layer *l = v->layer("random"); return l && l->version >= 5; }));
+    EXPECT_EQ(v->connection_count("Random images", "STOP!"), 1);
+    ASSERT_TRUE(v->click("Random images", "STOP!"));
+    ASSERT_TRUE(wait_logged("random images forever: finished"));
+
+    QStringList mine = v->activity().filter("random images forever:");
+    ASSERT_GE(mine.size(), 3);
+    EXPECT_EQ(mine.first(), "random images forever: started");
+    EXPECT_EQ(mine[mine.size() - 2], "random images forever: aborted");
+    EXPECT_EQ(mine.last(), "random images forever: finished");
+    EXPECT_EQ(logged("random images forever: returned"), -1);
+
+    auto *stop = qobject_cast<QPushButton *>(v->find_widget("Random images", "STOP!"));
+    ASSERT_NE(stop, nullptr);
+    EXPECT_FALSE(stop->isEnabled());
+    EXPECT_EQ(v->connection_count("Random images", "STOP!"), 0) << "disconnected on finished";
+    EXPECT_FALSE(v->click("Random images", "STOP!"));
+    long shown = v->layer("random")->version;
+    EXPECT_EQ(v->text_of("Random images", "starting"),
+              QString("stopped after %1 images").arg(shown));
+}
+
+class Multiplier : public ViewerTest {
+protected:
+    void SetUp() override {
+        ViewerTest::SetUp();
+        load("multiplier");
+        w = demo::find_worker("multiplier");
+        ASSERT_NE(w, nullptr);
+        totals.connect(w);
+    }
+    void TearDown() override {
+        worker_unref(w);
+        ViewerTest::TearDown();
+    }
+    QString total() const { return v->text_of("Multiplier", "total"); }
+    // Consecutive duplicates removed: the worker re-yields its total
+    // every 100 ms whether or not a value arrived.
+    std::vector<double> distinct_totals() const {
+        std::vector<double> out;
+        for (double t : totals.values)
+            if (out.empty() || out.back() != t) out.push_back(t);
+        return out;
+    }
+    worker *w = nullptr;
+    demo::Yields<double> totals{{}, read_double};
+};
+
+TEST_F(Multiplier, ReturnsTheProductsOfSentValuesNoneLost) {
+    // All sent before the worker can take more than one: FIFO, none lost.
+    for (const char *x : {"2", "3", "0.5", "7", "10"})
+        ASSERT_TRUE(v->submit("Multiplier", "multiply by", x));
+    ASSERT_TRUE(pump_until([&] { return total() == "210"; })) << qPrintable(total());
+    EXPECT_EQ(distinct_totals(), (std::vector<double>{1, 2, 6, 3, 21, 210}));
+
+    ASSERT_TRUE(v->submit("Multiplier", "multiply by", "x"));  // not a number: nothing sent
+    EXPECT_EQ(total(), "not a number");
+    ASSERT_TRUE(v->submit("Multiplier", "multiply by", "-1"));
+    ASSERT_TRUE(pump_until([&] { return total() == "-210"; }));
+    ASSERT_TRUE(v->submit("Multiplier", "multiply by", "0"));
+    ASSERT_TRUE(wait_logged("multiplier: finished"));
+    EXPECT_EQ(total(), "Game Over!");
+    EXPECT_GE(logged("multiplier: returned"), 0);
+    EXPECT_FALSE(v->find_widget("Multiplier", "multiply by")->isEnabled());
+    EXPECT_EQ(distinct_totals(), (std::vector<double>{1, 2, 6, 3, 21, 210, -210}));
+}
+
+TEST_F(Multiplier, PauseStopsTheYieldsAndResumeRestartsThem) {
+    ASSERT_TRUE(pump_until([&] { return totals.values.size() >= 2; }));
+    ASSERT_TRUE(v->click("Multiplier", "Pause"));
+    ASSERT_TRUE(wait_logged("multiplier: paused"));
+    EXPECT_TRUE(worker_is_paused(w));
+    EXPECT_FALSE(v->find_widget("Multiplier", "Pause")->isEnabled());
+    EXPECT_TRUE(v->find_widget("Multiplier", "Resume")->isEnabled());
+    size_t at_pause = totals.values.size();
+    pump_for(400);  // ~4 yield periods: none may arrive while parked
+    EXPECT_EQ(totals.values.size(), at_pause);
+    EXPECT_TRUE(worker_is_paused(w));
+
+    ASSERT_TRUE(v->click("Multiplier", "Resume"));
+    ASSERT_TRUE(pump_until([&] { return totals.values.size() > at_pause + 1; }));
+    EXPECT_GE(logged("multiplier: resumed"), 0);
+    EXPECT_TRUE(v->find_widget("Multiplier", "Pause")->isEnabled());
+    EXPECT_FALSE(v->find_widget("Multiplier", "Resume")->isEnabled());
+}
+
+TEST_F(Multiplier, AValueSentWhilePausedIsReceivedAfterResume) {
+    ASSERT_TRUE(v->click("Multiplier", "Pause"));
+    ASSERT_TRUE(wait_logged("multiplier: paused"));
+    ASSERT_TRUE(v->submit("Multiplier", "multiply by", "5"));  // sends and resumes
+    ASSERT_TRUE(pump_until([&] { return total() == "5"; })) << qPrintable(total());
+    EXPECT_GE(logged("multiplier: resumed"), 0);
+}
+
+class Camera : public ViewerTest {};
+
+// LATEST: frames arrive newest-first-wins, never out of order; every frame
+// not shown was counted as dropped.
+TEST_F(Camera, ShowsTheNewestFramesInOrderAndCountsTheDropped) {
+    load("camera");
+    worker *w = demo::find_worker("camera 1 kHz");
+    ASSERT_NE(w, nullptr);
+    demo::Yields<long long> frames{{}, read_frame_index};
+    frames.connect(w);
+    ASSERT_TRUE(pump_until([&] { return frames.values.size() >= 10; }, 30000));
+    ASSERT_TRUE(v->click("Camera", "Pause"));
+    ASSERT_TRUE(wait_logged("camera 1 kHz: paused"));
+    EXPECT_EQ(v->text_of("Camera", "Pause"), "Resume");
+
+    for (size_t i = 1; i < frames.values.size(); i++)
+        ASSERT_LT(frames.values[i - 1], frames.values[i]) << "frame order at " << i;
+    // The plugin's label, written when the last frame was shown.
+    auto n = numbers_in(v->text_of("Camera", "waiting for frames"));
+    ASSERT_EQ(n.size(), 3u);
+    long long last = n[0], shown = n[1], dropped = n[2];
+    EXPECT_EQ(last, frames.values.back());
+    EXPECT_EQ(shown, (long long)frames.values.size());
+    // Frames 0..last were each shown or dropped (dropped may also count
+    // newer frames replaced after it).
+    EXPECT_GE(shown + dropped, last + 1);
+    EXPECT_LE(dropped, worker_dropped(w));
+    Layer *l = v->layer("camera");
+    ASSERT_NE(l, nullptr);
+    EXPECT_EQ(l->type, VIEWER_U8);
+    EXPECT_EQ(l->version, (quint64)shown);
+    worker_unref(w);
+}
