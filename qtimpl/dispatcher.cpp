@@ -36,19 +36,25 @@ public:
     bool wake_posted = false;
 
     bool event(QEvent *e) override {
+        // The wake event was allocated under mu on a worker thread and handed
+        // over through Qt's own (uninstrumented) lock: taking mu here lets
+        // ThreadSanitizer see that hand-over.
+        { std::lock_guard<std::mutex> lk(mu); }
         if (e->type() != kWakeEvent) return QObject::event(e);
         drain(kTurnBudget);
         return true;
     }
 
     void schedule(worker *w) {
+        QEvent *wake;
         {
             std::lock_guard<std::mutex> lk(mu);
             ready.push_back(w);
             if (wake_posted) return;
             wake_posted = true;
+            wake = new QEvent(kWakeEvent);
         }
-        QCoreApplication::postEvent(this, new QEvent(kWakeEvent));
+        QCoreApplication::postEvent(this, wake);
     }
 
     // Delivers until nothing is ready or the budget is spent.
@@ -74,12 +80,14 @@ public:
         }
         // Budget spent with work left: timers, paint and input run first,
         // then the next loop turn continues.
+        QEvent *wake;
         {
             std::lock_guard<std::mutex> lk(mu);
             if (wake_posted) return;
             wake_posted = true;
+            wake = new QEvent(kWakeEvent);
         }
-        QCoreApplication::postEvent(this, new QEvent(kWakeEvent));
+        QCoreApplication::postEvent(this, wake);
     }
 
 private:
