@@ -54,8 +54,9 @@ int worker_app_exec(void) {
 void worker_app_quit(int code) {
     QCoreApplication *app = QCoreApplication::instance();
     if (!app) return;
-    QMetaObject::invokeMethod(app, [code] { QCoreApplication::exit(code); },
-                              Qt::QueuedConnection);
+    // Queued on the app thread through the dispatcher, whose hand-over
+    // ThreadSanitizer can see (a queued lambda's would be inside Qt).
+    qtw::post_app_quit(code);
 }
 
 int worker_app_process_events(int max_ms) {

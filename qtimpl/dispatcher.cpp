@@ -19,6 +19,7 @@ namespace qtw {
 namespace {
 
 const QEvent::Type kWakeEvent = QEvent::Type(QEvent::User + 0x5157);
+const QEvent::Type kQuitEvent = QEvent::Type(QEvent::User + 0x5158);
 constexpr size_t kQuota = 512;  // entries per worker per round-robin turn
 constexpr auto kTurnBudget = std::chrono::milliseconds(4);  // then yield to the loop
 
@@ -34,12 +35,31 @@ public:
     std::mutex mu;
     std::deque<worker *> ready;
     bool wake_posted = false;
+    int pending_exit_code = 0;  // worker_app_quit, handed over under mu
+
+    void post_quit(int code) {
+        QEvent *quit;
+        {
+            std::lock_guard<std::mutex> lk(mu);
+            pending_exit_code = code;
+            quit = new QEvent(kQuitEvent);
+        }
+        QCoreApplication::postEvent(this, quit);
+    }
 
     bool event(QEvent *e) override {
         // The wake event was allocated under mu on a worker thread and handed
         // over through Qt's own (uninstrumented) lock: taking mu here lets
         // ThreadSanitizer see that hand-over.
-        { std::lock_guard<std::mutex> lk(mu); }
+        int exit_code;
+        {
+            std::lock_guard<std::mutex> lk(mu);
+            exit_code = pending_exit_code;
+        }
+        if (e->type() == kQuitEvent) {
+            QCoreApplication::exit(exit_code);
+            return true;
+        }
         if (e->type() != kWakeEvent) return QObject::event(e);
         drain(kTurnBudget);
         return true;
@@ -276,9 +296,7 @@ void *creator_home_thread() {
     return t;
 }
 
-Dispatcher *dispatcher_for(worker *w) {
-    QThread *home = static_cast<QThread *>(w->home_thread);
-    if (!home) home = QCoreApplication::instance()->thread();
+static Dispatcher *dispatcher_for_thread(QThread *home) {
     Dispatchers &ds = dispatchers();
     std::lock_guard<std::mutex> lk(ds.mu);
     Dispatcher *&d = ds.by_thread[home];
@@ -287,6 +305,15 @@ Dispatcher *dispatcher_for(worker *w) {
         if (home != QThread::currentThread()) d->moveToThread(home);
     }
     return d;
+}
+
+Dispatcher *dispatcher_for(worker *w) {
+    QThread *home = static_cast<QThread *>(w->home_thread);
+    return dispatcher_for_thread(home ? home : QCoreApplication::instance()->thread());
+}
+
+void post_app_quit(int code) {
+    dispatcher_for_thread(QCoreApplication::instance()->thread())->post_quit(code);
 }
 
 bool dispatcher_is_current_thread(const Dispatcher *d) {

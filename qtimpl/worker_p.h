@@ -220,6 +220,7 @@ bool dispatcher_is_current_thread(const Dispatcher *d);
 void dispatcher_schedule(Dispatcher *d, worker *w);
 void deliver_all_on_this_thread();
 void ensure_exit_hook();
+void post_app_quit(int code);  // QCoreApplication::exit(code) on the app thread
 
 // Default error handler.
 void report_unhandled_error(worker_event *ev);

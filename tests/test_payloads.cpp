@@ -4,7 +4,6 @@
 // a leak leaves payloads_alive() > 0, a double destroy drives it below 0.
 #include "harness.h"
 
-#include <chrono>
 #include <memory>
 #include <thread>
 
@@ -12,20 +11,8 @@ using namespace th;
 
 namespace {
 
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
-// Waits without pumping the event loop (the GUI "falls behind").
-bool spin_until(const std::function<bool()> &pred, int timeout_ms = 10000) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        sleep_ms(1);
-    }
-    return true;
-}
-
 void wait_for_quit(worker_ctx *ctx) {
-    while (!worker_abort_requested(ctx)) sleep_ms(1);
+    while (!worker_abort_requested(ctx)) nap(1);
 }
 
 // Destroy function for NULL values (payload_free would count a phantom).
@@ -225,7 +212,7 @@ void run_backlog(int mode, bool connected) {
     std::unique_ptr<Recorder> r;
     if (connected) r = std::make_unique<Recorder>(w);
     ASSERT_EQ(worker_start(w), WORKER_OK);
-    ASSERT_TRUE(spin_until([&] { return b.yielded_all.load(); }));
+    ASSERT_TRUE(wait_no_pump([&] { return b.yielded_all.load(); }));
     EXPECT_GE(payloads_alive(), 100);  // queued, undelivered
     if (mode == 0) {
         EXPECT_EQ(worker_quit(w), WORKER_OK);
@@ -301,6 +288,34 @@ TEST(Payloads, ReturnedHiddenByFailIsDestroyed) {
     auto r = run(w);
     EXPECT_EQ(outcome(*r), WORKER_EV_ERRORED);
     EXPECT_EQ(payloads_alive(), 0);
+    worker_unref(w);
+    EXPECT_EQ(payloads_alive(), 0);
+}
+
+// A plugin may free its state (or unload) once FINISHED arrives: destroy
+// functions of leftovers (hidden result, unreceived sends, arg) must have run
+// by then, even slow ones, not later on the pool thread.
+void slow_free(void *p) {
+    nap(50);
+    payload_free(p);
+}
+
+void slow_leftovers(worker_ctx *ctx, void *) {
+    worker_return(ctx, payload(7), slow_free);
+    wait_for_quit(ctx);
+}
+
+TEST(Payloads, LeftoversDestroyedBeforeFinished) {
+    reset_payloads();
+    worker *w = worker_create(slow_leftovers, payload(0), slow_free, nullptr);
+    for (int i = 0; i < 2; i++) ASSERT_EQ(worker_send(w, payload(i), slow_free), WORKER_OK);
+    Recorder r(w);
+    long alive_at_finished = -1;
+    r.on(WORKER_EV_STARTED, [w](worker_event *) { worker_quit(w); });
+    r.on(WORKER_EV_FINISHED, [&](worker_event *) { alive_at_finished = payloads_alive(); });
+    ASSERT_EQ(worker_start(w), WORKER_OK);
+    ASSERT_TRUE(r.wait_finished());
+    EXPECT_EQ(alive_at_finished, 0);
     worker_unref(w);
     EXPECT_EQ(payloads_alive(), 0);
 }
@@ -446,23 +461,39 @@ TEST(Payloads, UserDataDestroyedWhenConnectFails) {
     worker_unref(w);
 }
 
-// Disconnecting from inside the callback: not called again, destroyed once.
+// Disconnecting from inside the callback: not called again; user_data lives
+// through that call and is destroyed (once) as soon as it returns, i.e.
+// before the next callback of the same event (the Recorder's) runs.
+std::atomic<int> ud_destroys{0};
+void ud_free(void *p) {
+    ud_destroys++;
+    payload_free(p);
+}
+
 TEST(Payloads, UserDataDestroyedOnceWhenDisconnectedInsideCallback) {
     reset_payloads();
+    ud_destroys = 0;
     static int n = 5;
     worker *w = worker_create(yield_n, &n, nullptr, nullptr);
     static long id;
     static int calls;
     calls = 0;
     id = worker_connect(w, WORKER_EV_YIELDED, [](worker_event *ev, void *ud) {
-        EXPECT_EQ(*static_cast<int *>(ud), 77);  // still alive during the call
         calls++;
         EXPECT_EQ(worker_disconnect(ev->source, id), WORKER_OK);
-    }, payload(77), payload_free);
+        EXPECT_EQ(ud_destroys.load(), 0) << "destroyed while its callback runs";
+        EXPECT_EQ(*static_cast<int *>(ud), 77);
+    }, payload(77), ud_free);
     ASSERT_GT(id, 0);
-    auto r = run(w);
+    Recorder r(w);
+    std::vector<int> seen;
+    r.on(WORKER_EV_YIELDED, [&](worker_event *) { seen.push_back(ud_destroys.load()); });
+    ASSERT_EQ(worker_start(w), WORKER_OK);
+    ASSERT_TRUE(r.wait_finished());
     EXPECT_EQ(calls, 1);
+    EXPECT_EQ(seen, std::vector<int>(n, 1));
     worker_unref(w);
+    EXPECT_EQ(ud_destroys.load(), 1);
     EXPECT_EQ(payloads_alive(), 0);
 }
 
@@ -492,7 +523,7 @@ TEST(Payloads, WorkerSideCallsFromWrongThreadDestroyPayload) {
     worker *w = worker_create(capture_ctx, &cap, nullptr, nullptr);
     Recorder r(w);
     ASSERT_EQ(worker_start(w), WORKER_OK);
-    ASSERT_TRUE(spin_until([&] { return cap.ctx.load() != nullptr; }));
+    ASSERT_TRUE(wait_no_pump([&] { return cap.ctx.load() != nullptr; }));
     expect_ethread_destroys(cap.ctx);                             // GUI thread
     std::thread([&] { expect_ethread_destroys(cap.ctx); }).join();  // another thread
     worker_quit(w);

@@ -14,6 +14,7 @@
 #include "qtworker.h"
 
 #include <QCoreApplication>
+#include <QTimer>
 
 #include <atomic>
 #include <chrono>
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -56,6 +58,13 @@ void payload_free(void *p) {
     delete pl;
 }
 
+// A destroy that takes a while (closing a file, freeing a big image): it
+// must still have run before the worker is reported ended at exit.
+void slow_payload_free(void *p) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    payload_free(p);
+}
+
 void payload_counts(size_t *made, size_t *destroyed) {
     std::lock_guard<std::mutex> lk(payload_mu);
     *made = payload_state.size();
@@ -69,9 +78,15 @@ struct Track {
     worker_event_type expect_outcome;
     worker *w = nullptr;
     std::vector<worker_event_type> types;
+    const char *expect_last_output = nullptr;  // NULL: no check
+    std::string last_output;
 };
 
-void record(worker_event *ev, void *ud) { static_cast<Track *>(ud)->types.push_back(ev->type); }
+void record(worker_event *ev, void *ud) {
+    auto *t = static_cast<Track *>(ud);
+    t->types.push_back(ev->type);
+    if (ev->type == WORKER_EV_OUTPUT) t->last_output = ev->message ? ev->message : "";
+}
 void unref_source(worker_event *ev, void *) { worker_unref(ev->source); }
 void noop(worker_event *, void *) {}
 
@@ -95,6 +110,11 @@ bool check_track(const Track &t) {
     if (!ok)
         std::fprintf(stderr, "FAIL %s: %zu events, started %d, outcomes %d, finished %d\n",
                      t.name, n, started, outcomes, finished);
+    if (t.expect_last_output && t.last_output != t.expect_last_output) {
+        std::fprintf(stderr, "FAIL %s: last output '%s', expected '%s'\n", t.name,
+                     t.last_output.c_str(), t.expect_last_output);
+        ok = false;
+    }
     return ok;
 }
 
@@ -109,22 +129,21 @@ void endless_emitting(worker_ctx *ctx, void *) {
         if (i % 16 == 0) {
             worker_emit(ctx, "tick", payload(), payload_free);
             worker_warn(ctx, "tick %d", i);
+            std::fprintf(worker_stdout(ctx), "tick %d\n", i);
         }
-        if (worker_yield(ctx, payload(), payload_free, nullptr, nullptr) != WORKER_OK) return;
+        if (worker_yield(ctx, payload(), payload_free, nullptr, nullptr) != WORKER_OK) break;
     }
+    std::fputs("bye", worker_stdout(ctx));  // no newline: flushed as the function returns
 }
 
 void poll_abort(worker_ctx *ctx, void *) {
-    worker_return(ctx, payload(), payload_free);  // hidden by the abort: destroyed
+    worker_return(ctx, payload(), slow_payload_free);  // hidden by the abort: destroyed
     while (!worker_abort_requested(ctx)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
-std::atomic<long long> quit_at_ns{0};
-
-void quit_app_soon(worker_ctx *ctx, void *) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    quit_at_ns = clk::now().time_since_epoch().count();
-    worker_app_quit(0);
+// Ends before the app quits: its events were all delivered by the loop.
+void short_lived(worker_ctx *ctx, void *) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     worker_return(ctx, payload(), payload_free);
 }
 
@@ -138,8 +157,8 @@ int main(int argc, char **argv) {
     if (worker_app_init(&app_argc, app_argv) != WORKER_OK) return 2;
 
     // A hang in the exit path must fail with a message, not a meson timeout.
-    std::atomic<bool> done{false};
-    std::thread([&] {
+    static std::atomic<bool> done{false};  // static: read by the detached thread
+    std::thread([] {
         auto deadline = clk::now() + std::chrono::seconds(30);
         while (!done.load()) {
             if (clk::now() > deadline) {
@@ -162,10 +181,11 @@ int main(int argc, char **argv) {
     const Spec specs[] = {
         {"endless", endless, WORKER_BLOCK, 0, false, WORKER_EV_ABORTED},
         {"paused", endless, WORKER_BLOCK, 0, true, WORKER_EV_ABORTED},
+        // at exit it waits for room the GUI (busy in the hook) no longer makes
         {"block-full", endless, WORKER_BLOCK, 1, false, WORKER_EV_ABORTED},
         {"latest-emitting", endless_emitting, WORKER_LATEST, 4, false, WORKER_EV_ABORTED},
         {"poll-abort", poll_abort, WORKER_BLOCK, 0, false, WORKER_EV_ABORTED},
-        {"quitter", quit_app_soon, WORKER_BLOCK, 0, false, WORKER_EV_RETURNED},
+        {"short-lived", short_lived, WORKER_BLOCK, 0, false, WORKER_EV_RETURNED},
     };
     std::vector<std::unique_ptr<Track>> tracks;
     for (const Spec &s : specs) {
@@ -177,9 +197,10 @@ int main(int argc, char **argv) {
         auto t = std::make_unique<Track>();
         t->name = s.name;
         t->expect_outcome = s.outcome;
+        if (s.fn == endless_emitting) t->expect_last_output = "bye";
         t->w = worker_create(s.fn, payload(), payload_free, &o);
         if (!t->w) return 2;
-        for (int ty = WORKER_EV_STARTED; ty <= WORKER_EV_CUSTOM; ty++)
+        for (int ty = WORKER_EV_STARTED; ty <= WORKER_EV_OUTPUT; ty++)
             worker_connect(t->w, (worker_event_type)ty, record, t.get(), nullptr);
         // user_data handed over with a destroy: freed when the worker is
         worker_connect(t->w, WORKER_EV_FINISHED, noop, payload(), payload_free);
@@ -192,10 +213,17 @@ int main(int argc, char **argv) {
     worker *never_started = worker_create(endless, payload(), payload_free, nullptr);
     worker_send(never_started, payload(), payload_free);
 
+    // Quit ~200 ms in, from the GUI thread. A QTimer and QCoreApplication::exit
+    // rather than worker_app_quit: its posted event races, as far as TSan can
+    // see, with the workers' wakeups inside Qt's (uninstrumented) postEvent.
+    clk::time_point quit_at;
+    QTimer::singleShot(200, [&quit_at] {
+        quit_at = clk::now();
+        QCoreApplication::exit(0);
+    });
     int rc = worker_app_exec();
     auto exited = clk::now();
-    double shutdown_ms =
-        (exited.time_since_epoch().count() - quit_at_ns.load()) / 1e6;
+    double shutdown_ms = std::chrono::duration<double, std::milli>(exited - quit_at).count();
     std::printf("shutdown took %.1f ms (exec returned %d)\n", shutdown_ms, rc);
 
     bool ok = rc == 0;
