@@ -187,7 +187,10 @@ int main(int argc, char **argv) {
         {"poll-abort", poll_abort, WORKER_BLOCK, 0, false, WORKER_EV_ABORTED},
         {"short-lived", short_lived, WORKER_BLOCK, 0, false, WORKER_EV_RETURNED},
     };
+    // 100 workers in all: 16 of each state, and 4 never started.
+    constexpr int kCopies = 16, kNeverStarted = 4;
     std::vector<std::unique_ptr<Track>> tracks;
+    for (int copy = 0; copy < kCopies; copy++)
     for (const Spec &s : specs) {
         worker_options o;
         worker_options_init(&o);
@@ -210,16 +213,18 @@ int main(int argc, char **argv) {
         if (worker_start(t->w) != WORKER_OK) return 2;
         tracks.push_back(std::move(t));
     }
-    worker *never_started = worker_create(endless, payload(), payload_free, nullptr);
-    worker_send(never_started, payload(), payload_free);
+    std::vector<worker *> never_started;
+    for (int i = 0; i < kNeverStarted; i++) {
+        never_started.push_back(worker_create(endless, payload(), payload_free, nullptr));
+        worker_send(never_started.back(), payload(), payload_free);
+    }
+    std::printf("%zu workers started, %zu never started\n", tracks.size(), never_started.size());
 
-    // Quit ~200 ms in, from the GUI thread. A QTimer and QCoreApplication::exit
-    // rather than worker_app_quit: its posted event races, as far as TSan can
-    // see, with the workers' wakeups inside Qt's (uninstrumented) postEvent.
+    // Quit ~200 ms in, as a plain-C host would.
     clk::time_point quit_at;
     QTimer::singleShot(200, [&quit_at] {
         quit_at = clk::now();
-        QCoreApplication::exit(0);
+        worker_app_quit(0);
     });
     int rc = worker_app_exec();
     auto exited = clk::now();
@@ -244,7 +249,7 @@ int main(int argc, char **argv) {
         delete QCoreApplication::instance();  // the app is gone before the last unref
         for (auto &t : tracks) worker_unref(t->w);
     }
-    worker_unref(never_started);
+    for (worker *w : never_started) worker_unref(w);
 
     size_t made, destroyed;
     payload_counts(&made, &destroyed);
