@@ -159,7 +159,7 @@ private:
         bool finished = false;
         while (!batch.empty() && n++ < kQuota) {
             Entry e = batch.pop_front();
-            if (e.type == kTombstone) continue;
+            if (e.tombstone) continue;
             if (counts_against_capacity(e.type)) freed++;
             if (e.type == WORKER_EV_FINISHED) finished = true;
             if (w->abort_requested.load(std::memory_order_relaxed) &&

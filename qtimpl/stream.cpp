@@ -43,7 +43,7 @@ static bool take_stale_locked(worker *w, int slot, Entry *stale) {
     Entry *old = w->latest[slot];
     if (!old) return false;
     *stale = std::move(*old);
-    old->type = kTombstone;
+    old->tombstone = true;
     w->latest[slot] = nullptr;
     w->data_entries--;
     return true;

@@ -5,6 +5,7 @@
 #include <QCoreApplication>
 
 #include <chrono>
+#include <cstring>
 
 using qtw::Phase;
 
@@ -115,8 +116,12 @@ worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
     worker_options defaults;
     worker_options_init(&defaults);
     if (!opts) opts = &defaults;
-    bool bad = !fn || (int)opts->policy < (int)WORKER_BLOCK ||
-               (int)opts->policy > (int)WORKER_LATEST ||
+    // Read as an int: a C caller may store any value in the enum field, and
+    // loading an out-of-range enum is undefined in C++.
+    int policy;
+    static_assert(sizeof policy == sizeof opts->policy, "enum is int-sized");
+    std::memcpy(&policy, &opts->policy, sizeof policy);
+    bool bad = !fn || policy < (int)WORKER_BLOCK || policy > (int)WORKER_LATEST ||
                opts->capacity > WORKER_MAX_CAPACITY || opts->progress_total < 0 ||
                opts->timeout_ms < 0 || (opts->group && !*opts->group);
     if (bad) {
@@ -135,7 +140,7 @@ worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
     w->arg_destroy = arg_destroy;
     long serial = worker_serial.fetch_add(1) + 1;
     w->name = opts->name ? std::string(opts->name) : "worker-" + std::to_string(serial);
-    w->policy = opts->policy;
+    w->policy = (worker_policy)policy;
     w->capacity = opts->capacity ? opts->capacity : WORKER_DEFAULT_CAPACITY;
     w->progress_total = opts->progress_total;
     if (opts->progress_desc) {

@@ -30,6 +30,7 @@ struct Entry {
     Entry(Entry &&o) noexcept { *this = std::move(o); }
     Entry &operator=(Entry &&o) noexcept {
         type = o.type;
+        tombstone = o.tombstone;
         value = o.value;
         destroy = o.destroy;
         code = o.code;
@@ -43,6 +44,7 @@ struct Entry {
     Entry(const Entry &) = delete;
     Entry &operator=(const Entry &) = delete;
     worker_event_type type;
+    bool tombstone = false;  // LATEST replaced this entry: skip it on delivery
     void *value = nullptr;
     worker_destroy_fn destroy = nullptr;
     int code = 0;
@@ -53,9 +55,6 @@ struct Entry {
 
     void release();    // destroy the payload (exactly once)
 };
-
-// Marks a stream slot whose entry LATEST replaced; skipped on delivery.
-constexpr worker_event_type kTombstone = worker_event_type(-1);
 
 // A value sent into the worker.
 struct Sent {
