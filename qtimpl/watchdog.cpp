@@ -41,8 +41,10 @@ void watch_loop() {
             continue;
         }
         auto first = d.due.begin();
-        if (Clock::now() < first->first) {
-            d.cv.wait_until(lk, first->first);
+        // A copy: unwatch_timeout may erase this entry while we wait.
+        Clock::time_point deadline = first->first;
+        if (Clock::now() < deadline) {
+            d.cv.wait_until(lk, deadline);
             continue;
         }
         worker *w = first->second;
