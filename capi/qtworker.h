@@ -329,6 +329,108 @@ QTWORKER_API void worker_app_quit(int code);
 /** Process pending events, waiting up to max_ms for one to arrive. */
 QTWORKER_API int  worker_app_process_events(int max_ms);
 
+/* ================================================== process workers */
+/* A process worker runs a function from a shared module in a helper process
+   the library starts: a crash or a function that never checks for quit
+   cannot take the application down. Same events and owner-side API as a
+   thread worker; the function uses the same worker-side calls. */
+
+/** A byte buffer: the only kind of value that crosses the process boundary.
+    A process worker's function yields, returns, emits and receives
+    `worker_bytes *` values (or NULL); its owner sends them and receives them
+    in events (value = `worker_bytes *`, destroyed with worker_bytes_free()).
+    Buffers of at least WORKER_BYTES_SHARED_MIN bytes made by
+    worker_bytes_new() live in shared memory (a sealed memfd) and cross the
+    boundary without a copy: only a descriptor travels, the receiver maps the
+    same pages. Smaller ones, and large ones made any other way, are copied
+    once. */
+typedef struct worker_bytes {
+    size_t         size;  /**< number of bytes at data                       */
+    unsigned char *data;  /**< size writable bytes; NULL when size is 0      */
+} worker_bytes;
+
+/** Buffers this large or larger are allocated in shared memory (each holds a
+    file descriptor until freed); received ones are mapped (no descriptor). */
+#define WORKER_BYTES_SHARED_MIN (64u * 1024u)
+
+/** A new zero-filled buffer of size bytes (any process); NULL when out of
+    memory. Free it with worker_bytes_free(), or hand it to the library
+    together with worker_bytes_free as its destroy function. */
+QTWORKER_API worker_bytes *worker_bytes_new(size_t size);
+/** worker_bytes_new(size) holding a copy of data (data may be NULL if size is
+    0). */
+QTWORKER_API worker_bytes *worker_bytes_copy(const void *data, size_t size);
+/** Free a buffer from worker_bytes_new() / worker_bytes_copy() or one the
+    library delivered; a worker_destroy_fn. NULL is ignored. */
+QTWORKER_API void worker_bytes_free(void *bytes);
+
+/** Options for worker_create_process(); initialise with
+    worker_process_options_init(). */
+typedef struct worker_process_options {
+    /** After worker_quit(): how long the process may take to end on its own
+        before it is killed (SIGKILL). Default WORKER_DEFAULT_KILL_GRACE_MS;
+        0 = kill at once. */
+    int kill_grace_ms;
+    /** How many of the process's last stderr lines an ERRORED message for a
+        crash quotes. Default 20; 0 = none. */
+    int stderr_lines;
+    /* room to grow: fields are appended, never reordered */
+} worker_process_options;
+
+/** Default worker_process_options.kill_grace_ms. */
+#define WORKER_DEFAULT_KILL_GRACE_MS 2000
+
+/** Fill *popts with the defaults. Always call it before setting fields. */
+QTWORKER_API void worker_process_options_init(worker_process_options *popts);
+
+/** A new, not yet started worker that runs `symbol` (a worker_fn) from the
+    shared module at module_path in a helper process; ref count 1. Everything
+    else is a thread worker's: events, options (policy, capacity, progress,
+    group, timeout), send, pause, resume, quit, await, registry.
+
+    The function receives as arg a `worker_bytes *` (never NULL, owned by the
+    library) holding a copy of arg_size bytes at arg. Every value it yields,
+    returns or emits must be a `worker_bytes *` (or NULL) — the library reads
+    it, then destroys it with the destroy it was handed with — and values it
+    receives are `worker_bytes *` to free with the destroy handed over.
+    Values sent to it with worker_send() must be `worker_bytes *` (or NULL);
+    they are destroyed with their destroy once forwarded. Raw writes to the
+    process's stderr (fprintf(stderr, ...), a crash report) go to this
+    process's stderr; worker_stdout()/worker_stderr() give OUTPUT events.
+
+    The process is started when the worker runs and always reaped before
+    FINISHED (no zombie, no descriptor left open). worker_quit() asks the
+    function to stop (worker_yield returns WORKER_ABORTED) and kills the
+    process after popts->kill_grace_ms if it has not ended (a WARNED event
+    says so); the outcome is ABORTED. A process that dies without an outcome
+    gives ERRORED: code = the signal number and message "process 'NAME'
+    (pid N) killed by SIGSEGV (Segmentation fault)" followed by its last
+    stderr lines; or code = the exit status ("exited with status N"). A
+    module that cannot be loaded, a missing symbol or a helper program that
+    cannot be started give ERRORED with code WORKER_EINVAL and the reason;
+    a process that breaks the protocol gives code WORKER_ESTATE.
+
+    The helper program is found through the environment variable
+    QTWORKER_PROCD, else next to an uninstalled build of the library, else
+    in the installed libexec directory.
+
+    Returns NULL (see worker_last_error()) with WORKER_EINVAL for a NULL or
+    empty module_path or symbol, arg NULL with arg_size > 0, a negative
+    kill_grace_ms or stderr_lines, or the options worker_create() refuses. */
+QTWORKER_API worker *worker_create_process(const char *module_path, const char *symbol,
+                                           const void *arg, size_t arg_size,
+                                           const worker_options *opts,
+                                           const worker_process_options *popts);
+
+/** The helper process's id: while it runs, and after it ended (then already
+    reaped). 0 before it was started; WORKER_EINVAL for NULL or a thread
+    worker. */
+QTWORKER_API long worker_process_id(const worker *w);
+
+/** Entry point of the helper program (qtworker-procd) that runs a process
+    worker's function; applications do not call it. */
+QTWORKER_API int worker_procd_main(int argc, char **argv);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,7 +64,12 @@ void watch_timeout(worker *w) {
     Watchdog &d = watchdog();
     w->total_refs.fetch_add(1);
     std::lock_guard<std::mutex> lk(d.mu);
-    w->watch_entry = d.due.emplace(Clock::now() + std::chrono::milliseconds(w->timeout_ms), w);
+    // Saturate: a huge timeout_ms must mean "never", not overflow to the past.
+    auto now = Clock::now();
+    auto room = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now);
+    auto deadline = w->timeout_ms >= room.count() ? Clock::time_point::max()
+                                                  : now + std::chrono::milliseconds(w->timeout_ms);
+    w->watch_entry = d.due.emplace(deadline, w);
     w->watched = true;
     if (!d.running) {
         d.running = true;

@@ -48,6 +48,6 @@ int viewer_plugin_init(viewer *v) {
     if (!w) return worker_last_error();
     worker_connect(w, WORKER_EV_RETURNED, add_image, v, NULL);
     worker_connect(w, WORKER_EV_FINISHED, drop_worker, NULL, NULL);
-    viewer_watch_worker(v, w);  /* progress bar and Activity log */
+    viewer_watch_worker(v, w);  /* progress bar and Log lines */
     return worker_start(w);
 }

@@ -69,6 +69,13 @@ bool ViewerTest::wait_logged(const QString &line, int timeout_ms) {
     return pump_until([&] { return logged(line) >= 0; }, timeout_ms);
 }
 
+QStringList ViewerTest::log_view() const {
+    QStringList out;
+    for (const QString &line : v->log_dock()->shown())
+        out << line.mid(line.indexOf("  ") + 2);  // "HH:mm:ss.zzz  text"
+    return out;
+}
+
 }  // namespace demo
 
 int main(int argc, char **argv) {

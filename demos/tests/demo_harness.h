@@ -40,9 +40,11 @@ protected:
     // Closes the viewer as a user would and checks every worker was joined.
     void TearDown() override;
     void load(const char *plugin);
-    // Index of the first Activity line equal to `line`, or -1.
+    // Index of the first Log line equal to `line`, or -1.
     int logged(const QString &line) const;
     bool wait_logged(const QString &line, int timeout_ms = 10000);
+    // The Log dock's lines as shown on screen, without their time stamps.
+    QStringList log_view() const;
     // Closes through closeEvent and waits until the viewer accepted.
     void close_viewer();
 

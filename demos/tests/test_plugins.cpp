@@ -53,7 +53,7 @@ TEST_F(Average, ResultBecomesALayerWhenReturnedArrives) {
     ASSERT_GT(worker_connect(w, WORKER_EV_RETURNED, check, &ctx, nullptr), 0);
     EXPECT_EQ(v->layer("average"), nullptr) << "no layer before the worker returned";
     worker_unref(w);
-    ASSERT_TRUE(wait_logged("average large image: finished"));
+    ASSERT_TRUE(wait_logged("average large image: finished", 30000));  // slow under TSan
     EXPECT_TRUE(layer_at_return);
     EXPECT_LT(logged("average large image: started"), logged("average large image: returned"));
     EXPECT_LT(logged("average large image: returned"), logged("average large image: finished"));
@@ -242,4 +242,87 @@ TEST_F(Camera, ShowsTheNewestFramesInOrderAndCountsTheDropped) {
     EXPECT_EQ(l->type, VIEWER_U8);
     EXPECT_EQ(l->version, (quint64)shown);
     worker_unref(w);
+}
+
+class Training : public ViewerTest {
+protected:
+    // Run 1's Log lines as shown, prefix "training run 1" included.
+    QStringList run_lines(int run) const {
+        return log_view().filter(QRegularExpression(QString("^training run %1[ :]").arg(run)));
+    }
+};
+
+// Everything the worker printed, warned and failed to save appears in the
+// Log dock, prefixed with the worker's name, in the order it happened.
+TEST_F(Training, PrintedLinesAppearInTheLogInOrderWithTheWorkerName) {
+    load("training");
+    ASSERT_TRUE(wait_logged("training run 1: finished"));
+    QStringList lines = run_lines(1);
+    ASSERT_GE(lines.size(), 33) << qPrintable(lines.join("\n"));
+    EXPECT_EQ(lines.first(), "training run 1: started");
+    EXPECT_EQ(lines[1], "training run 1 > training for 30 epochs");
+    EXPECT_EQ(lines[lines.size() - 2], "training run 1: returned");
+    EXPECT_EQ(lines.last(), "training run 1: finished");
+
+    // Walk the lines: epochs 1..30 in order; after epoch K, a warning iff its
+    // printed loss is above the best so far, and a stderr line at K = 10, 20, 30.
+    const QRegularExpression epoch_line("^training run 1 > epoch (\\d+) loss (\\d+\\.\\d{4})$");
+    int i = 2, warnings = 0;
+    double best = 2.5;
+    for (int k = 1; k <= 30; k++) {
+        QRegularExpressionMatch m = epoch_line.match(lines.value(i++));
+        ASSERT_TRUE(m.hasMatch()) << "epoch " << k << ": " << qPrintable(lines.value(i - 1));
+        ASSERT_EQ(m.captured(1).toInt(), k);
+        double loss = m.captured(2).toDouble();
+        if (loss > best) {
+            EXPECT_TRUE(lines.value(i++).startsWith(
+                QString("training run 1: warned: epoch %1: loss went up to %2").arg(k).arg(m.captured(2))))
+                << qPrintable(lines.value(i - 1));
+            warnings++;
+        } else {
+            best = loss;
+        }
+        if (k % 10 == 0) {
+            EXPECT_EQ(lines.value(i++),
+                      QString("training run 1 ! epoch %1: checkpoint not saved (no disk in this demo)").arg(k));
+        }
+    }
+    EXPECT_EQ(i, lines.size() - 2) << "nothing else in between";
+    EXPECT_GT(warnings, 0) << "the seeded run warns at least once";
+    EXPECT_EQ(v->text_of("Training", "not started"), QString("done: best loss %1").arg(best, 0, 'f', 4));
+    EXPECT_EQ(v->last_progress("training run 1"), std::make_pair(30LL, 30LL));
+}
+
+// "events" unchecked hides started/returned/finished, never what the worker
+// printed or warned; checked again, everything is back in order.
+TEST_F(Training, TheEventsCheckboxHidesOnlyLifecycleLines) {
+    load("training");
+    ASSERT_TRUE(wait_logged("training run 1: finished"));
+    QStringList all = run_lines(1);
+    v->log_dock()->set_show_events(false);
+    QStringList quiet = run_lines(1);
+    QStringList expected;
+    for (const QString &l : all)
+        if (!QRegularExpression("^training run 1: (started|returned|finished)$").match(l).hasMatch())
+            expected << l;
+    EXPECT_EQ(quiet, expected);
+    EXPECT_EQ(quiet.size(), all.size() - 3);
+    EXPECT_FALSE(log_view().contains("plugin training: loaded"));
+    v->log_dock()->set_show_events(true);
+    EXPECT_EQ(run_lines(1), all);
+}
+
+// "Train" is disabled while a run is going and starts a new, separately
+// named run afterwards.
+TEST_F(Training, TrainStartsAnotherRunOnceTheLastHasFinished) {
+    load("training");
+    EXPECT_FALSE(v->click("Training", "Train")) << "disabled while run 1 runs";
+    ASSERT_TRUE(wait_logged("training run 1: finished"));
+    ASSERT_TRUE(v->click("Training", "Train"));
+    EXPECT_FALSE(v->find_widget("Training", "Train")->isEnabled());
+    ASSERT_TRUE(wait_logged("training run 2: finished"));
+    EXPECT_TRUE(v->find_widget("Training", "Train")->isEnabled());
+    QStringList second = run_lines(2);
+    EXPECT_EQ(second.replaceInStrings("training run 2", "training run 1"), run_lines(1))
+        << "the same seeded run, under its own name";
 }

@@ -156,7 +156,7 @@ TEST_F(Api, EveryViewerCallFromAWorkerThreadIsRefusedWithAWarning) {
 class Closing : public ViewerTest {};
 
 TEST_F(Closing, WithWorkersRunningQuitsAndJoinsEveryOne) {
-    ASSERT_EQ(v->load_plugin_dir(std::getenv("VIEWER_PLUGIN_DIR")), 5);
+    ASSERT_EQ(v->load_plugin_dir(std::getenv("VIEWER_PLUGIN_DIR")), 7);
     const char *endless[] = {"random images forever", "multiplier", "camera 1 kHz"};
     ASSERT_TRUE(pump_until([&] {
         for (const char *n : endless)
@@ -168,7 +168,7 @@ TEST_F(Closing, WithWorkersRunningQuitsAndJoinsEveryOne) {
     EXPECT_FALSE(v->isVisible());
     EXPECT_EQ(worker_live_count(), 0);
     EXPECT_EQ(v->watched_pending(), 0);
-    int asked = v->activity().indexOf(QRegularExpression("closing: asked [3-5] worker.*"));
+    int asked = v->activity().indexOf(QRegularExpression("closing: asked [3-6] worker.*"));
     ASSERT_GE(asked, 0) << qPrintable(v->activity().join("\n"));
     for (const char *n : endless) {
         EXPECT_GT(logged(QString(n) + ": aborted"), asked) << n;

@@ -95,10 +95,12 @@ int viewer_set_contrast(viewer *v, const char *name, double lo, double hi);
 /* ------------------------------------------------------------------ workers */
 
 /* Show w in the viewer while it runs: a progress bar in the status bar (from
-   PROGRESS events; busy when the total is unknown) and its events in the
-   Activity dock; errors are logged with their message. Call it before
-   worker_start(). Takes no reference: events carry the worker. The viewer's
-   close waits for w's FINISHED. */
+   PROGRESS events; busy when the total is unknown), and in the Log dock its
+   events and every line it prints with worker_stdout()/worker_stderr(),
+   prefixed with worker_name(w) ("NAME > line", "NAME ! stderr line"); warnings,
+   errors and timeouts with their message. Call it before worker_start().
+   Takes no reference: events carry the worker. The viewer's close waits for
+   w's FINISHED (or, if its start failed, for it to be freed). */
 int viewer_watch_worker(viewer *v, worker *w);
 
 /* ------------------------------------------------------------------- docks */
@@ -109,10 +111,10 @@ int viewer_watch_worker(viewer *v, worker *w);
 int viewer_add_dock(viewer *v, const char *title, void *user_data,
                     viewer_destroy_fn destroy);
 
-/* Widgets appended to a dock, top to bottom. The text given at creation
-   (button text, label text, line edit placeholder) is the widget's name for
-   --click and tests, even after viewer_set_text. Return an id > 0 or a
-   negative status. */
+/* Widgets appended to a dock, top to bottom; consecutive buttons share a
+   row, two per row. The text given at creation (button text, label text,
+   line edit placeholder) is the widget's name for --click and tests, even
+   after viewer_set_text. Return an id > 0 or a negative status. */
 int viewer_add_button(viewer *v, int dock, const char *text);
 int viewer_add_label(viewer *v, int dock, const char *text);
 int viewer_add_line_edit(viewer *v, int dock, const char *placeholder);

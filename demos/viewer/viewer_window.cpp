@@ -7,18 +7,15 @@
 #include <QDoubleSpinBox>
 #include <QFileInfo>
 #include <QFormLayout>
-#include <QKeyEvent>
 #include <QLabel>
 #include <QLibrary>
-#include <QLineEdit>
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
-#include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QStatusBar>
-#include <QTime>
+#include <QThread>
 #include <QVBoxLayout>
 
 #include <cstdio>
@@ -31,17 +28,25 @@ constexpr int kCloseTimeoutMs = 5000;  // a worker ignoring quit cannot hold the
 // destroys it. QPointer: events may outlive a torn-down viewer.
 struct WatchCtx {
     QPointer<Viewer> viewer;
+    worker *w;
 };
-void free_watch_ctx(void *p) { delete static_cast<WatchCtx *>(p); }
+void free_watch_ctx(void *p) {
+    auto *c = static_cast<WatchCtx *>(p);
+    // Freed without FINISHED, a worker was never started (e.g. worker_start
+    // gave WORKER_EBUSY): stop waiting for it. The map is the GUI thread's.
+    if (QThread::currentThread() == qApp->thread() && c->viewer) c->viewer->unwatch(c->w);
+    delete c;
+}
 
 const char *event_name(worker_event_type t) {
     static const char *names[] = {"started", "yielded", "returned", "errored",
                                   "warned", "progress", "paused", "resumed",
-                                  "aborted", "finished", "custom"};
-    return (int)t >= 0 && (int)t <= (int)WORKER_EV_CUSTOM ? names[t] : "?";
+                                  "aborted", "finished", "custom", "output"};
+    return (int)t >= 0 && (int)t <= (int)WORKER_EV_OUTPUT ? names[t] : "?";
 }
 
 QString from_c(const char *s) { return s ? QString::fromUtf8(s) : QString(); }
+
 
 }  // namespace
 
@@ -64,16 +69,13 @@ Viewer::Viewer(bool headless, QWidget *parent)
     view_menu_->addSeparator();
 
     build_layers_dock();
-    auto *act = new QDockWidget("Activity", this);
-    act->setObjectName("Activity");
-    activity_view_ = new QPlainTextEdit;
-    activity_view_->setReadOnly(true);
-    activity_view_->setMaximumBlockCount(1000);
-    activity_view_->setFont(QFont("DejaVu Sans Mono", 8));
-    act->setWidget(activity_view_);
-    addDockWidget(Qt::BottomDockWidgetArea, act);
-    resizeDocks({act}, {110}, Qt::Vertical);  // the canvas gets the room
-    view_menu_->addAction(act->toggleViewAction());
+    // Plugin docks take the full height on the right; the Log spans the
+    // rest of the bottom (its lines are long).
+    setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
+    log_ = new LogDock(this);
+    addDockWidget(Qt::BottomDockWidgetArea, log_);
+    resizeDocks({log_}, {150}, Qt::Vertical);  // the canvas gets the room
+    view_menu_->addAction(log_->toggleViewAction());
     build_status_bar();
 
     // Repaint rate, event-loop lag (the GUI staying smooth) and live workers.
@@ -110,7 +112,7 @@ Viewer::~Viewer() {
 }
 
 void Viewer::build_layers_dock() {
-    auto *dock = new QDockWidget("Layers", this);
+    auto *dock = layers_dock_ = new QDockWidget("Layers", this);
     dock->setObjectName("Layers");
     auto *body = new QWidget;
     auto *lay = new QVBoxLayout(body);
@@ -209,7 +211,7 @@ int Viewer::load_plugin(const QString &path) {
     if (rc < 0) {
         std::fprintf(stderr, "viewer: plugin %s: init failed (%d): %s\n", qPrintable(name), rc,
                      viewer_strerror(rc));
-        log(QString("plugin %1: init failed (%2)").arg(name).arg(rc));
+        log(QString("plugin %1: init failed (%2)").arg(name).arg(rc), LogDock::Kind::Error);
     } else {
         log(QString("plugin %1: loaded").arg(name));
     }
@@ -265,9 +267,10 @@ int Viewer::watch(worker *w) {
     static const worker_event_type types[] = {
         WORKER_EV_STARTED, WORKER_EV_PROGRESS, WORKER_EV_WARNED, WORKER_EV_ERRORED,
         WORKER_EV_RETURNED, WORKER_EV_ABORTED, WORKER_EV_PAUSED, WORKER_EV_RESUMED,
-        WORKER_EV_FINISHED};
+        WORKER_EV_FINISHED, WORKER_EV_OUTPUT};
     for (worker_event_type t : types) {
-        long id = worker_connect(w, t, &Viewer::on_worker_event, new WatchCtx{this}, free_watch_ctx);
+        long id = worker_connect(w, t, &Viewer::on_worker_event, new WatchCtx{this, w},
+                                 free_watch_ctx);
         if (id < 0) return id == WORKER_ESTATE ? VIEWER_ESTATE : VIEWER_EINVAL;
     }
     watched_[w].name = QString::fromUtf8(name);
@@ -283,6 +286,7 @@ void Viewer::handle_worker_event(worker_event *ev) {
     if (it == watched_.end()) return;
     Watched &w = it->second;
     QString line = w.name + ": " + event_name(ev->type);
+    LogDock::Kind kind = LogDock::Kind::Event;
     switch (ev->type) {
     case WORKER_EV_STARTED: {
         w.box = new QWidget;
@@ -305,25 +309,43 @@ void Viewer::handle_worker_event(worker_event *ev) {
             if (ev->message) w.bar->setToolTip(from_c(ev->message));
         }
         return;  // too many to log
+    case WORKER_EV_OUTPUT:  // code 2: stderr
+        line = w.name + (ev->code == 2 ? " ! " : " > ") + from_c(ev->message);
+        kind = ev->code == 2 ? LogDock::Kind::Error : LogDock::Kind::Output;
+        break;
     case WORKER_EV_ERRORED:
+        kind = LogDock::Kind::Error;
         line += QString(" (%1): %2").arg(ev->code).arg(from_c(ev->message));
         std::fprintf(stderr, "viewer: worker '%s' failed (%d): %s\n", qPrintable(w.name),
                      ev->code, ev->message ? ev->message : "");
         statusBar()->showMessage(line, 10000);
         break;
     case WORKER_EV_WARNED:
+        kind = LogDock::Kind::Warning;
         line += ": " + from_c(ev->message);
+        statusBar()->showMessage(line, 5000);
+        break;
+    case WORKER_EV_ABORTED:  // a plain quit has no code; a timeout says why
+        if (!ev->code) break;
+        kind = LogDock::Kind::Warning;
+        line += QString(" (%1): %2").arg(ev->code).arg(from_c(ev->message));
         statusBar()->showMessage(line, 5000);
         break;
     default:
         break;
     }
-    log(line);
+    log(line, kind);
     if (ev->type == WORKER_EV_FINISHED) {
-        delete w.box;
-        watched_.erase(it);
+        unwatch(ev->source);
         show_stats();
     }
+}
+
+void Viewer::unwatch(worker *w) {
+    auto it = watched_.find(w);
+    if (it == watched_.end()) return;
+    delete it->second.box;
+    watched_.erase(it);
 }
 
 std::pair<long long, long long> Viewer::last_progress(const QString &worker) const {
@@ -331,189 +353,7 @@ std::pair<long long, long long> Viewer::last_progress(const QString &worker) con
     return it == progress_.end() ? std::make_pair(0LL, 0LL) : it->second;
 }
 
-void Viewer::log(const QString &line) {
-    activity_ << line;
-    activity_view_->appendPlainText(QTime::currentTime().toString("HH:mm:ss.zzz  ") + line);
-}
-
-// -------------------------------------------------------------------- docks
-
-Viewer::Item *Viewer::item(int id, Kind kind) {
-    auto it = items_.find(id);
-    if (it == items_.end() || !it->second.widget) return nullptr;
-    return it->second.kind == kind ? &it->second : nullptr;
-}
-
-int Viewer::add_dock(const char *title, void *ud, viewer_destroy_fn destroy) {
-    if (!title || !*title) {
-        if (destroy) destroy(ud);
-        return VIEWER_EINVAL;
-    }
-    QString t = QString::fromUtf8(title);
-    auto *dock = new QDockWidget(t, this);
-    dock->setObjectName("plugin:" + t);
-    dock->setMinimumWidth(200);
-    auto *body = new QWidget;
-    auto *lay = new QVBoxLayout(body);
-    lay->addStretch(1);  // widgets are inserted above it
-    dock->setWidget(body);
-    if (last_plugin_dock_)
-        splitDockWidget(last_plugin_dock_, dock, Qt::Vertical);
-    else
-        addDockWidget(Qt::RightDockWidgetArea, dock);
-    last_plugin_dock_ = dock;
-    view_menu_->addAction(dock->toggleViewAction());
-    int id = next_item_++;
-    items_[id] = Item{Kind::Dock, id, t, dock, ud, destroy};
-    return id;
-}
-
-int Viewer::add_widget(int dock, Kind kind, const char *text) {
-    Item *d = item(dock, Kind::Dock);
-    if (!d || !text) return VIEWER_EINVAL;
-    QString t = QString::fromUtf8(text);
-    QWidget *w;
-    if (kind == Kind::Button) {
-        w = new QPushButton(t);
-    } else if (kind == Kind::Label) {
-        auto *l = new QLabel(t);
-        l->setWordWrap(true);
-        w = l;
-    } else {
-        auto *e = new QLineEdit;
-        e->setPlaceholderText(t);
-        w = e;
-    }
-    w->setObjectName(t);
-    auto *lay = static_cast<QVBoxLayout *>(static_cast<QDockWidget *>(d->widget.data())->widget()->layout());
-    lay->insertWidget(lay->count() - 1, w);
-    int id = next_item_++;
-    items_[id] = Item{kind, dock, t, w, nullptr, nullptr};
-    return id;
-}
-
-long Viewer::connect_widget(int widget, viewer_callback cb, void *ud, viewer_destroy_fn destroy) {
-    auto it = items_.find(widget);
-    int rc = VIEWER_OK;
-    if (it == items_.end() || !it->second.widget || !cb)
-        rc = VIEWER_EINVAL;
-    else if (it->second.kind != Kind::Button && it->second.kind != Kind::LineEdit)
-        rc = VIEWER_ESTATE;
-    if (rc != VIEWER_OK) {
-        if (destroy) destroy(ud);
-        return rc;
-    }
-    long id = next_conn_++;
-    Conn c{widget, cb, ud, destroy, {}};
-    QWidget *w = it->second.widget;
-    if (auto *b = qobject_cast<QPushButton *>(w))
-        c.qt = connect(b, &QPushButton::clicked, this, [this, id] { fire(id); });
-    else
-        c.qt = connect(static_cast<QLineEdit *>(w), &QLineEdit::returnPressed, this,
-                       [this, id] { fire(id); });
-    conns_[id] = c;
-    return id;
-}
-
-void Viewer::fire(long id) {
-    auto it = conns_.find(id);
-    if (it == conns_.end()) return;
-    Conn c = it->second;  // the callback may disconnect itself
-    QWidget *w = items_[c.widget].widget;
-    QString text;
-    if (auto *b = qobject_cast<QPushButton *>(w)) text = b->text();
-    if (auto *e = qobject_cast<QLineEdit *>(w)) text = e->text();
-    QByteArray utf8 = text.toUtf8();
-    c.cb(handle_, c.widget, utf8.constData(), c.ud);
-}
-
-int Viewer::disconnect_widget(int widget, long id) {
-    auto it = conns_.find(id);
-    if (it == conns_.end() || it->second.widget != widget) return VIEWER_EINVAL;
-    Conn c = it->second;
-    QObject::disconnect(c.qt);
-    conns_.erase(it);
-    if (c.destroy) c.destroy(c.ud);
-    return VIEWER_OK;
-}
-
-int Viewer::set_enabled(int widget, bool enabled) {
-    auto it = items_.find(widget);
-    if (it == items_.end() || !it->second.widget) return VIEWER_EINVAL;
-    QWidget *w = it->second.widget;
-    if (auto *d = qobject_cast<QDockWidget *>(w)) w = d->widget();
-    w->setEnabled(enabled);
-    return VIEWER_OK;
-}
-
-int Viewer::set_text(int widget, const char *text) {
-    auto it = items_.find(widget);
-    if (it == items_.end() || !it->second.widget || !text) return VIEWER_EINVAL;
-    QString t = QString::fromUtf8(text);
-    QWidget *w = it->second.widget;
-    if (auto *b = qobject_cast<QPushButton *>(w)) b->setText(t);
-    else if (auto *l = qobject_cast<QLabel *>(w)) l->setText(t);
-    else if (auto *e = qobject_cast<QLineEdit *>(w)) e->setText(t);
-    else w->setWindowTitle(t);  // a dock
-    return VIEWER_OK;
-}
-
-// ------------------------------------------------------ scripts and tests
-
-const Viewer::Item *Viewer::item_named(const QString &dock, const QString &name) const {
-    for (auto &kv : items_) {
-        const Item &i = kv.second;
-        if (i.kind == Kind::Dock || i.name != name || !i.widget) continue;
-        auto d = items_.find(i.dock);
-        if (d != items_.end() && d->second.name == dock) return &i;
-    }
-    return nullptr;
-}
-
-QWidget *Viewer::find_widget(const QString &dock, const QString &name) const {
-    const Item *i = item_named(dock, name);
-    return i ? i->widget.data() : nullptr;
-}
-
-bool Viewer::click(const QString &dock, const QString &button) {
-    auto *b = qobject_cast<QPushButton *>(find_widget(dock, button));
-    if (!b || !b->isEnabled()) return false;
-    b->click();
-    return true;
-}
-
-bool Viewer::submit(const QString &dock, const QString &edit, const QString &text) {
-    auto *e = qobject_cast<QLineEdit *>(find_widget(dock, edit));
-    if (!e || !e->isEnabled()) return false;
-    e->setText(text);
-    // A real Return key press: the same path as a user's.
-    QKeyEvent press(QEvent::KeyPress, Qt::Key_Return, Qt::NoModifier);
-    QApplication::sendEvent(e, &press);
-    return true;
-}
-
-QString Viewer::text_of(const QString &dock, const QString &name) const {
-    QWidget *w = find_widget(dock, name);
-    if (auto *b = qobject_cast<QPushButton *>(w)) return b->text();
-    if (auto *l = qobject_cast<QLabel *>(w)) return l->text();
-    if (auto *e = qobject_cast<QLineEdit *>(w)) return e->text();
-    return QString();
-}
-
-int Viewer::connection_count(const QString &dock, const QString &name) const {
-    const Item *i = item_named(dock, name);
-    int n = 0;
-    for (auto &kv : conns_)
-        if (i && items_.at(kv.second.widget).widget == i->widget) n++;
-    return n;
-}
-
-bool Viewer::save_screenshot(const QString &file, double scale) {
-    QImage img = grab().toImage();
-    if (scale > 0 && scale != 1.0)
-        img = img.scaled(img.size() * scale, Qt::KeepAspectRatio, Qt::SmoothTransformation);
-    return img.save(file);
-}
+void Viewer::log(const QString &line, LogDock::Kind kind) { log_->append(kind, line); }
 
 // ------------------------------------------------------------------ closing
 

@@ -1,11 +1,13 @@
 // The viewer's main window: canvas in the middle, Layers dock (list and
-// contrast) on the left, plugin docks on the right, Activity dock (worker
-// events) at the bottom, status bar with hover value, frame rate, event-loop
-// lag and one progress bar per running worker. It backs the C plugin API
+// contrast) on the left, plugin docks on the right, Log dock (what workers
+// print, warn and fail with, and their events) under the canvas, status bar
+// with hover value, frame rate, event-loop lag and one progress bar per
+// running worker. It backs the C plugin API
 // (plugin_api.cpp) and offers a few queries for scripts and tests.
 #pragma once
 
 #include "canvas.h"
+#include "log_dock.h"
 #include "viewer_plugin.h"
 
 #include <QElapsedTimer>
@@ -19,9 +21,9 @@
 class QDockWidget;
 class QDoubleSpinBox;
 class QLabel;
+class QHBoxLayout;
 class QListWidget;
 class QMenu;
-class QPlainTextEdit;
 class QProgressBar;
 class Viewer;
 
@@ -50,6 +52,7 @@ public:
     int set_layer(const char *name, const vimage *img);
     int set_contrast(const char *name, double lo, double hi);
     int watch(worker *w);
+    void unwatch(worker *w);  // no longer waited for (finished, or freed unstarted)
     int add_dock(const char *title, void *user_data, viewer_destroy_fn destroy);
     enum class Kind { Dock, Button, Label, LineEdit };
     int add_widget(int dock, Kind kind, const char *text);
@@ -67,7 +70,10 @@ public:
     bool submit(const QString &dock, const QString &edit, const QString &text);
     QString text_of(const QString &dock, const QString &name) const;
     int connection_count(const QString &dock, const QString &name) const;
-    QStringList activity() const { return activity_; }  // "worker: event[: message]"
+    // Every Log line: "NAME: EVENT[: message]", "NAME > printed line",
+    // "NAME ! stderr line", "plugin P: loaded", "closing: ...".
+    const QStringList &activity() const { return log_->lines(); }
+    LogDock *log_dock() const { return log_; }
     int watched_pending() const { return (int)watched_.size(); }
     std::pair<long long, long long> last_progress(const QString &worker) const;
     bool close_done() const { return close_done_; }
@@ -99,7 +105,7 @@ private:
     };
     static void on_worker_event(worker_event *ev, void *ctx);
     void handle_worker_event(worker_event *ev);
-    void log(const QString &line);
+    void log(const QString &line, LogDock::Kind kind = LogDock::Kind::Event);
     void fire(long conn);
     Item *item(int id, Kind kind);
     const Item *item_named(const QString &dock, const QString &name) const;
@@ -108,6 +114,7 @@ private:
     bool confirm_quit(int live);
     void finish_closing();
     void build_layers_dock();
+    void arrange_docks();
     void build_status_bar();
     void show_stats();
 
@@ -117,12 +124,13 @@ private:
     QListWidget *layer_list_ = nullptr;
     QDoubleSpinBox *lo_ = nullptr, *hi_ = nullptr;
     QLabel *layer_info_ = nullptr, *hover_ = nullptr, *perf_ = nullptr;
-    QPlainTextEdit *activity_view_ = nullptr;
-    QDockWidget *last_plugin_dock_ = nullptr;
+    LogDock *log_ = nullptr;
+    QDockWidget *layers_dock_ = nullptr, *last_plugin_dock_ = nullptr;
+    bool arrange_pending_ = false;
     QMenu *view_menu_ = nullptr;
     Layer *current_ = nullptr;  // selected in the list; layers are never removed
-    QStringList activity_;
     std::map<int, Item> items_;
+    std::map<int, QHBoxLayout *> button_row_;  // per dock: the row a next button joins
     std::map<long, Conn> conns_;
     int next_item_ = 1;
     long next_conn_ = 1;

@@ -21,7 +21,8 @@ fi
 
 # Every function the header declares (QTWORKER_API lines), plus a few by name
 # in case the header parse ever finds nothing.
-declared=$(grep -o 'QTWORKER_API[^(]*(' "$header" | grep -o 'worker_[a-z_]*' | sort -u)
+# (the name right before the parenthesis: a return type may be worker_* too)
+declared=$(grep -o 'QTWORKER_API[^(]*(' "$header" | grep -o 'worker_[a-z_]*[[:space:]]*($' | tr -d ' (' | sort -u)
 for name in worker_create worker_yield worker_strerror $declared; do
     if ! grep -qx "$name" <<<"$syms"; then
         echo "not exported: $name" >&2

@@ -1,0 +1,631 @@
+// Process workers, parent side. A process worker is an ordinary worker whose
+// function is a proxy: it spawns the helper program (posix_spawn: no plain
+// fork in a threaded Qt process), and relays over a socketpair — the child's
+// yields into this worker's stream (so policies, backpressure and auto
+// progress apply unchanged: a full stream stops the proxy reading, the
+// socket fills, the child blocks), sends / pause / resume / quit to the
+// child, its warnings, progress, output and outcome to the worker-side calls.
+// Quit asks the child, then kills it after the grace period; the child is
+// always reaped before the proxy returns (so before FINISHED).
+#include "process_wire.h"
+#include "worker_p.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+extern char **environ;
+
+namespace qtw {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr int kPollMs = 100;      // fallback wakeup (e.g. a timeout's quit, no poke)
+constexpr size_t kMaxLine = 1000; // a quoted stderr line is cut here
+constexpr int kBatch = 256;       // messages read before owner calls are looked at
+
+struct ProcState {
+    std::string module, symbol;
+    worker_bytes *arg = nullptr;  // sent with INIT, then freed
+    int grace_ms = WORKER_DEFAULT_KILL_GRACE_MS;
+    int stderr_lines = 20;
+    std::atomic<long> pid{0};
+    std::mutex mu;  // guards efd against the proxy closing it, and released
+    int efd = -1;   // the proxy's wakeup, written by poke(); -1 = no session
+    std::vector<uint64_t> released;  // lent buffers freed here, to give back
+    ~ProcState() { worker_bytes_free(arg); }
+};
+
+ProcState *state_of(const worker *w) { return static_cast<ProcState *>(w->ext.get()); }
+
+// worker.cpp calls this (under w->mu) after a send, pause, resume or quit.
+void poke(worker *w) {
+    ProcState *st = state_of(w);
+    std::lock_guard<std::mutex> lk(st->mu);
+    if (st->efd >= 0) eventfd_write(st->efd, 1);
+}
+
+// A frame the child lent us was freed (any thread): tell the child, which
+// reuses its pages — unless the session is over.
+void give_back(const std::shared_ptr<void> &owner, uint64_t id) {
+    auto *st = static_cast<ProcState *>(owner.get());
+    std::lock_guard<std::mutex> lk(st->mu);
+    if (st->efd < 0) return;
+    st->released.push_back(id);
+    if (st->released.size() == 1) eventfd_write(st->efd, 1);
+}
+
+// Helpers still running, so that exit() kills and reaps them rather than
+// leaving orphans to the death signal and to whoever adopts them. A pid
+// leaves the set under the same lock as it is reaped: never signalled after.
+struct Children {
+    std::mutex mu;
+    std::vector<pid_t> live;
+    pid_t parent = 0;  // whose children: a fork of the host that exits is not us
+};
+
+Children &children() {
+    static Children *c = new Children;  // leaked on purpose: used at exit
+    return *c;
+}
+
+void reap_children_at_exit() {
+    Children &c = children();
+    std::lock_guard<std::mutex> lk(c.mu);
+    if (c.parent != getpid()) return;
+    for (pid_t pid : c.live) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+    }
+    c.live.clear();
+}
+
+void add_child(pid_t pid) {
+    static std::once_flag hooked;
+    std::call_once(hooked, [] { std::atexit(reap_children_at_exit); });
+    Children &c = children();
+    std::lock_guard<std::mutex> lk(c.mu);
+    c.parent = getpid();
+    c.live.push_back(pid);
+}
+
+void kill_if_live(pid_t pid) {
+    Children &c = children();
+    std::lock_guard<std::mutex> lk(c.mu);
+    if (std::find(c.live.begin(), c.live.end(), pid) != c.live.end()) kill(pid, SIGKILL);
+}
+
+// waitpid(pid, WNOHANG) that drops pid from the set when it is reaped (or
+// gone: reaped at exit, or by the kernel when the host ignores SIGCHLD).
+pid_t try_reap(pid_t pid, int *status) {
+    Children &c = children();
+    std::lock_guard<std::mutex> lk(c.mu);
+    pid_t r;
+    do {
+        r = waitpid(pid, status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r != 0) c.live.erase(std::remove(c.live.begin(), c.live.end(), pid), c.live.end());
+    return r;
+}
+
+// ---------------------------------------------------------- helper program
+
+std::string dir_of(const std::string &path) {
+    size_t i = path.rfind('/');
+    return i == std::string::npos ? std::string(".") : path.substr(0, i);
+}
+
+std::string real(const char *path) {
+    char *r = realpath(path, nullptr);
+    std::string s = r ? r : "";
+    std::free(r);
+    return s;
+}
+
+// $QTWORKER_PROCD; next to an uninstalled build of this library; the same
+// layout relative to wherever the library was installed; the configured
+// libexec path.
+std::string helper_path() {
+    if (const char *env = std::getenv("QTWORKER_PROCD"))
+        if (*env) return env;
+    static const std::string found = [] {
+        Dl_info info{};
+        std::string libdir;
+        if (dladdr(reinterpret_cast<void *>(&worker_procd_main), &info) && info.dli_fname)
+            libdir = dir_of(real(info.dli_fname));
+        std::string build = QTW_PROCD_BUILD_DIR "/" QTW_PROCD_NAME;
+        bool uninstalled = !libdir.empty() && libdir == real(QTW_PROCD_BUILD_DIR);
+        if (uninstalled && access(build.c_str(), X_OK) == 0) return build;
+        std::string relative = libdir + "/" QTW_PROCD_FROM_LIBDIR;
+        if (!libdir.empty() && access(relative.c_str(), X_OK) == 0) return relative;
+        return std::string(QTW_PROCD_INSTALLED);
+    }();
+    return found;
+}
+
+std::string signal_text(int sig) {
+    const char *abbrev = sigabbrev_np(sig);
+    const char *descr = sigdescr_np(sig);
+    std::string s = abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+    if (descr) s += std::string(" (") + descr + ")";
+    return s;
+}
+
+// worker_yield without parking or receiving: a pause is forwarded to the
+// child, and the proxy parks only once the child reports it has parked, so
+// every value the child yielded before parking arrives before PAUSED.
+// Returns false when the yield was refused (quit) and destroyed.
+bool relay_yield(worker *w, worker_bytes *value) {
+    Entry e(WORKER_EV_YIELDED);
+    e.value = value;
+    e.destroy = worker_bytes_free;
+    return push_data(w, std::move(e)) == WORKER_OK;
+}
+
+// ------------------------------------------------------------------ session
+
+class Session {
+public:
+    Session(worker_ctx *ctx, ProcState *st)
+        : w_(ctx->w), ctx_(ctx), st_(st), lender_{w_->ext, give_back} {}
+    ~Session();
+    void run();
+
+private:
+    bool spawn();
+    void queue(wire::Type type, const char *text = nullptr, size_t len = 0,
+               const worker_bytes *value = nullptr, bool has_value = false, int64_t a = 0);
+    void sync_owner();
+    void flush();
+    void read_messages();
+    bool handle(wire::In &in);
+    void park_if_paused();
+    void read_stderr();
+    void kill_child();
+    void reap();
+    void report();
+    std::string who() const;
+    std::string stderr_tail() const;
+
+    worker *w_;
+    worker_ctx *ctx_;
+    ProcState *st_;
+    int sock_ = -1, err_ = -1, efd_ = -1;
+    pid_t pid_ = 0;
+    std::deque<wire::Out> out_;
+    std::vector<char> buf_;
+    wire::Lender lender_;
+    bool child_paused_ = false, quit_sent_ = false, outcome_ = false, eof_ = false;
+    bool killed_ = false, broken_ = false, reaped_ = false, status_known_ = false;
+    int status_ = 0;
+    long long yields_ = 0;
+    int64_t acks_ = 0;  // descriptor-passed values taken in, not yet acknowledged
+    Clock::time_point deadline_;
+    std::string err_partial_;
+    std::deque<std::string> err_lines_;
+};
+
+Session::~Session() {
+    kill_child();  // only if still running (an early return)
+    reap();
+    {
+        std::lock_guard<std::mutex> lk(st_->mu);
+        st_->efd = -1;
+        st_->released.clear();
+    }
+    for (int fd : {sock_, err_, efd_})
+        if (fd >= 0) close(fd);
+}
+
+std::string Session::who() const {
+    return "process '" + w_->name + "' (pid " + std::to_string(pid_) + ")";
+}
+
+bool Session::spawn() {
+    efd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int sv[2] = {-1, -1}, ep[2] = {-1, -1};
+    if (efd_ < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 ||
+        pipe2(ep, O_CLOEXEC) != 0) {
+        int e = errno;
+        for (int fd : {sv[0], sv[1], ep[0]})
+            if (fd >= 0) close(fd);
+        worker_fail(ctx_, WORKER_ENOMEM, "cannot create the process plumbing: %s", strerror(e));
+        return false;
+    }
+    {
+        std::lock_guard<std::mutex> lk(st_->mu);
+        st_->efd = efd_;
+    }
+    sock_ = sv[0];
+    err_ = ep[0];
+    fcntl(err_, F_SETFL, O_NONBLOCK);
+    // The child's ends become its fds 2 and 3: keep them off those numbers
+    // so each dup2 in the child really copies (and clears close-on-exec).
+    int child_sock = wire::dup_above(sv[1], 4), child_err = wire::dup_above(ep[1], 4);
+
+    std::string path = helper_path();
+    std::string proto = std::to_string(wire::kProtocol), ppid = std::to_string(getpid());
+    char *argv[] = {const_cast<char *>(path.c_str()), const_cast<char *>("--qtworker-procd"),
+                    const_cast<char *>(proto.c_str()), const_cast<char *>(ppid.c_str()),
+                    const_cast<char *>(w_->name.c_str()), nullptr};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, child_err, 2);
+    posix_spawn_file_actions_adddup2(&fa, child_sock, 3);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 4);  // whatever else leaked in
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setpgroup(&attr, 0);  // terminal signals are the viewer's business
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                        POSIX_SPAWN_SETPGROUP);
+    int rc = (child_sock < 0 || child_err < 0)
+                 ? EMFILE
+                 : posix_spawn(&pid_, path.c_str(), &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    for (int fd : {child_sock, child_err})
+        if (fd >= 0) close(fd);
+    if (rc != 0) {
+        pid_ = 0;
+        worker_fail(ctx_, WORKER_EINVAL, "cannot start the helper program %s: %s", path.c_str(),
+                    strerror(rc));
+        return false;
+    }
+    st_->pid = pid_;
+    add_child(pid_);
+    return true;
+}
+
+void Session::queue(wire::Type type, const char *text, size_t len, const worker_bytes *value,
+                    bool has_value, int64_t a) {
+    wire::Out o;
+    if (wire::encode(o, type, a, 0, text, len, value, has_value))
+        out_.push_back(std::move(o));
+    else
+        worker_warn(ctx_, "a value could not be passed to %s (out of memory or descriptors)",
+                    who().c_str());
+}
+
+// Forwards what the owner asked since the last look: quit (dropping sends
+// not yet passed on), pause / resume, sent values.
+void Session::sync_owner() {
+    bool abort, pause;
+    std::deque<Sent> sends;
+    {
+        std::lock_guard<std::mutex> lk(w_->mu);
+        abort = w_->abort_requested;
+        pause = w_->pause_requested;
+        if (!abort) sends.swap(w_->inbox);
+    }
+    if (abort) {
+        if (quit_sent_) return;
+        // Sends not yet passed on are pointless now; INIT and GO still go, so
+        // the child starts, sees the quit and ends as a thread worker would.
+        out_.erase(std::remove_if(out_.begin(), out_.end(),
+                                  [](const wire::Out &o) {
+                                      wire::Type t = wire::type_of(o);
+                                      return t != wire::kInit && t != wire::kGo;
+                                  }),
+                   out_.end());
+        queue(wire::kQuit);
+        quit_sent_ = true;
+        deadline_ = Clock::now() + std::chrono::milliseconds(st_->grace_ms);
+        return;
+    }
+    if (pause != child_paused_) {
+        queue(pause ? wire::kPause : wire::kResume);
+        child_paused_ = pause;
+    }
+    if (acks_) {
+        queue(wire::kAck, nullptr, 0, nullptr, false, acks_);
+        acks_ = 0;
+    }
+    for (Sent &s : sends) {
+        queue(wire::kSend, nullptr, 0, static_cast<worker_bytes *>(s.value), s.value != nullptr);
+        if (s.destroy) s.destroy(s.value);  // forwarded: the child has its own copy
+    }
+    std::vector<uint64_t> ids;
+    {
+        std::lock_guard<std::mutex> lk(st_->mu);
+        ids.swap(st_->released);
+    }
+    const size_t per_message = wire::kInlineMax / sizeof(uint64_t) - 1;
+    for (size_t i = 0; i < ids.size(); i += per_message) {
+        worker_bytes chunk{std::min(per_message, ids.size() - i) * sizeof(uint64_t),
+                           reinterpret_cast<unsigned char *>(ids.data() + i)};
+        queue(wire::kRelease, nullptr, 0, &chunk, true);
+    }
+}
+
+// Never blocks: a child writing to a full socket must still be read, or both
+// sides would wait for each other.
+void Session::flush() {
+    while (!out_.empty()) {
+        if (!wire::send(sock_, out_.front(), false)) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) out_.clear();  // the child is gone
+            return;
+        }
+        out_.pop_front();
+    }
+}
+
+void Session::run() {
+    if (!spawn()) return;
+    std::string init = st_->module + '\0' + st_->symbol;
+    wire::Out o;
+    if (!wire::encode(o, wire::kInit, wire::kProtocol, (int64_t)w_->capacity, init.data(),
+                      init.size(), st_->arg, true)) {
+        worker_fail(ctx_, WORKER_ENOMEM, "cannot pass the argument to %s", who().c_str());
+        return;
+    }
+    out_.push_back(std::move(o));
+    worker_bytes_free(st_->arg);
+    st_->arg = nullptr;
+    sync_owner();  // sends and a pause from before the start come first
+    queue(wire::kGo);
+
+    while (!eof_) {
+        sync_owner();
+        flush();
+        int timeout = kPollMs;
+        if (quit_sent_) {
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+            if (left.count() <= 0) {
+                kill_child();
+                break;
+            }
+            timeout = (int)std::min<long long>(left.count() + 1, kPollMs);
+        }
+        pollfd fds[3] = {{sock_, (short)(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0},
+                         {err_, POLLIN, 0},
+                         {efd_, POLLIN, 0}};
+        if (poll(fds, 3, timeout) < 0 && errno != EINTR) break;
+        if (fds[2].revents) {
+            eventfd_t v;
+            eventfd_read(efd_, &v);
+        }
+        if (fds[1].revents) read_stderr();
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) read_messages();
+    }
+    reap();
+    report();
+}
+
+void Session::read_messages() {
+    for (int i = 0; i < kBatch && !eof_; i++) {
+        wire::In in;
+        int rc = wire::receive(sock_, buf_, in, &lender_);
+        if (rc == 0) return;
+        if (rc == 1 && handle(in)) continue;
+        eof_ = true;
+        if (rc == -1) return;  // the child closed its end: it is ending
+        broken_ = true;        // a malformed packet or an unknown message
+        kill_child();
+    }
+}
+
+bool Session::handle(wire::In &in) {
+    const char *text = in.text.c_str();
+    // Handled below (in the stream, or refused): the child may send another.
+    if (in.h.flags & wire::kValueFd) acks_++;
+    switch (in.h.type) {
+    case wire::kYield:
+        // napari's progress={'total': N}: one step per yield, as worker_yield does
+        if (relay_yield(w_, in.take()) && w_->progress_total > 0) {
+            long long n = ++yields_, total = w_->progress_total;
+            worker_progress(ctx_, n, n > total ? 0 : total,
+                            w_->has_progress_desc ? w_->progress_desc.c_str() : nullptr);
+        }
+        break;
+    case wire::kWarn: worker_warn(ctx_, "%s", text); break;
+    case wire::kProgress:
+        worker_progress(ctx_, in.h.a, in.h.b, (in.h.flags & wire::kHasText) ? text : nullptr);
+        break;
+    case wire::kCustom: worker_emit(ctx_, text, in.take(), worker_bytes_free); break;
+    case wire::kOutput: {
+        FILE *f = in.h.a == 2 ? worker_stderr(ctx_) : worker_stdout(ctx_);
+        if (f) {
+            fwrite(in.text.data(), 1, in.text.size(), f);
+            fputc('\n', f);
+        }
+        break;
+    }
+    case wire::kPaused: park_if_paused(); break;
+    case wire::kReturn: worker_return(ctx_, in.take(), worker_bytes_free); outcome_ = true; break;
+    case wire::kFail: worker_fail(ctx_, (int)in.h.a, "%s", text); outcome_ = true; break;
+    case wire::kAborted: outcome_ = true; break;
+    default: return false;
+    }
+    return true;
+}
+
+// The child has parked: park the proxy too (PAUSED, then RESUMED or quit,
+// enter the stream in order). Skipped if the pause was cancelled meanwhile.
+void Session::park_if_paused() {
+    bool park;
+    {
+        std::lock_guard<std::mutex> lk(w_->mu);
+        park = w_->pause_requested && !w_->abort_requested;
+    }
+    if (park) worker_abort_requested(ctx_);
+}
+
+// Passes the child's stderr through to ours and keeps its last lines for a
+// crash report.
+void Session::read_stderr() {
+    char chunk[16384];
+    for (;;) {
+        ssize_t n = read(err_, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return;  // EAGAIN: later
+        if (n == 0) {
+            close(err_);
+            err_ = -1;
+            return;
+        }
+        for (ssize_t done = 0; done < n;) {
+            ssize_t m = write(2, chunk + done, (size_t)(n - done));
+            if (m <= 0 && errno != EINTR) break;
+            if (m > 0) done += m;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            if (chunk[i] != '\n') {
+                if (err_partial_.size() < kMaxLine) err_partial_.push_back(chunk[i]);
+                continue;
+            }
+            err_lines_.push_back(std::move(err_partial_));
+            err_partial_.clear();
+            while (err_lines_.size() > (size_t)st_->stderr_lines) err_lines_.pop_front();
+        }
+    }
+}
+
+std::string Session::stderr_tail() const {
+    std::deque<std::string> lines = err_lines_;
+    if (!err_partial_.empty()) lines.push_back(err_partial_);
+    while (lines.size() > (size_t)st_->stderr_lines) lines.pop_front();
+    std::string s;
+    for (const std::string &l : lines) s += "\n" + l;
+    return s.empty() ? s : "; last stderr lines:" + s;
+}
+
+void Session::kill_child() {
+    if (pid_ > 0 && !reaped_ && !killed_) {
+        kill_if_live(pid_);
+        killed_ = true;
+    }
+}
+
+// Waits for the process (it has closed its socket, or was killed): within
+// the grace period (at least a second when nobody asked it to quit), then
+// SIGKILL. Only our own pid is waited for, never another child of the host.
+void Session::reap() {
+    if (pid_ <= 0 || reaped_) return;
+    auto patience = std::chrono::milliseconds(std::max(st_->grace_ms, 1000));
+    auto limit = quit_sent_ ? deadline_ : Clock::now() + patience;
+    auto nap = 100us;
+    for (;;) {
+        pid_t r = try_reap(pid_, &status_);
+        if (r == pid_) {
+            status_known_ = true;
+            break;
+        }
+        if (r < 0) break;  // ECHILD: the host ignores SIGCHLD, or we are exiting
+        if (Clock::now() >= limit) kill_child();
+        std::this_thread::sleep_for(nap);
+        nap = std::min<std::chrono::microseconds>(nap * 2, killed_ ? 1ms : 10ms);
+    }
+    reaped_ = true;
+    if (err_ >= 0) read_stderr();  // the rest of what it wrote before it died
+}
+
+// Turns how the process ended into the outcome (ERRORED) or a warning.
+void Session::report() {
+    if (pid_ <= 0) return;
+    std::string tail = stderr_tail();
+    if (broken_) {
+        worker_fail(ctx_, WORKER_ESTATE, "%s broke the protocol and was killed%s", who().c_str(),
+                    tail.c_str());
+        return;
+    }
+    if (killed_) {
+        if (quit_sent_)
+            worker_warn(ctx_, "%s did not end within %d ms after quit: killed", who().c_str(),
+                        st_->grace_ms);
+        else if (!outcome_)
+            worker_fail(ctx_, WORKER_ESTATE, "%s closed its connection but did not exit: killed%s",
+                        who().c_str(), tail.c_str());
+        return;
+    }
+    std::string how;
+    int code = 0;
+    if (status_known_ && WIFSIGNALED(status_)) {
+        code = WTERMSIG(status_);
+        how = "killed by " + signal_text(code) + (WCOREDUMP(status_) ? ", core dumped" : "");
+    } else if (status_known_ && WIFEXITED(status_) && WEXITSTATUS(status_) != 0) {
+        code = WEXITSTATUS(status_);
+        how = "exited with status " + std::to_string(code);
+    } else if (!outcome_ && !quit_sent_) {
+        code = WORKER_ESTATE;
+        how = "ended without an outcome";
+    } else {
+        return;  // a clean end
+    }
+    if (outcome_)  // the result stands; the late death is still worth a word
+        worker_warn(ctx_, "%s %s after its function ended%s", who().c_str(), how.c_str(),
+                    tail.c_str());
+    else
+        worker_fail(ctx_, code, "%s %s%s", who().c_str(), how.c_str(), tail.c_str());
+}
+
+void proxy_main(worker_ctx *ctx, void *arg) {
+    Session s(ctx, static_cast<ProcState *>(arg));
+    s.run();
+}
+
+}  // namespace
+}  // namespace qtw
+
+extern "C" {
+
+void worker_process_options_init(worker_process_options *popts) {
+    if (!popts) return;
+    popts->kill_grace_ms = WORKER_DEFAULT_KILL_GRACE_MS;
+    popts->stderr_lines = 20;
+}
+
+worker *worker_create_process(const char *module_path, const char *symbol, const void *arg,
+                              size_t arg_size, const worker_options *opts,
+                              const worker_process_options *popts) {
+    worker_process_options defaults;
+    worker_process_options_init(&defaults);
+    if (!popts) popts = &defaults;
+    bool bad = !module_path || !*module_path || !symbol || !*symbol || (!arg && arg_size) ||
+               popts->kill_grace_ms < 0 || popts->stderr_lines < 0;
+    std::shared_ptr<qtw::ProcState> st;
+    if (!bad) {
+        st = std::make_shared<qtw::ProcState>();
+        st->module = module_path;
+        st->symbol = symbol;
+        st->grace_ms = popts->kill_grace_ms;
+        st->stderr_lines = popts->stderr_lines;
+        st->arg = worker_bytes_copy(arg, arg_size);
+        if (!st->arg) return worker_create(nullptr, nullptr, nullptr, nullptr);
+    }
+    // worker_create validates the options and records worker_last_error();
+    // with a NULL function it records WORKER_EINVAL for our own bad input.
+    worker *w = worker_create(bad ? nullptr : qtw::proxy_main, st.get(), nullptr, opts);
+    if (!w) return nullptr;
+    w->ext = st;  // nobody else has w yet
+    w->poke = qtw::poke;
+    return w;
+}
+
+long worker_process_id(const worker *w) {
+    if (!w || !qtw::acquire(w)) return WORKER_EINVAL;
+    long pid = w->poke == qtw::poke ? qtw::state_of(w)->pid.load() : (long)WORKER_EINVAL;
+    qtw::release(const_cast<worker *>(w));
+    return pid;
+}
+
+}  // extern "C"

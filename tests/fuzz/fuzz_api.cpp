@@ -1,0 +1,441 @@
+// The interpreter's owner half: handles, owner-side calls, the program loop,
+// the cleanup and the checks after it.
+//
+// Handles are called in one of three states, each with its own expected
+// statuses (fuzz_internal.h):
+//  - held: this program owns a reference — precise expectations;
+//  - released: we dropped our last reference but the worker may still be
+//    allocated (running until FINISHED): the valid codes or EINVAL;
+//  - dead: NULL, a junk pointer, or a freed worker. A freed address can be
+//    reused by a newer worker, and then the registry rightly accepts it. So a
+//    freed handle is only called while NO worker was created since it was
+//    freed (a sentinel user_data destroy tells when; workers are only created
+//    on this thread), and then it must be rejected (EINVAL) — no crash, no
+//    touch of freed memory (ASan watches).
+#include "fuzz_internal.h"
+
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+namespace fz {
+
+namespace {
+Reporter reporter = nullptr;
+constexpr int kMaxWorkers = 12;
+}  // namespace
+
+Prog *P = nullptr;
+
+void report(const std::string &what) {
+    if (reporter) return reporter(what);
+    std::fprintf(stderr, "qtworker fuzz: %s\n", what.c_str());
+    std::abort();
+}
+
+void expect(const char *call, long rc, std::initializer_list<long> allowed) {
+    for (long a : allowed)
+        if (rc == a) return;
+    report(std::string(call) + " returned " + std::to_string(rc) + " (" +
+           worker_strerror((int)rc) + ")");
+}
+
+namespace {
+
+WT *random_wt(In &in, bool held) {
+    std::vector<WT *> c;
+    for (auto &t : P->wts)
+        if ((t->refs > 0) == held) c.push_back(t.get());
+    return c.empty() ? nullptr : c[in.pick((unsigned)c.size())];
+}
+
+H pick_handle(In &in) {
+    static const uintptr_t junk[] = {1, 0x10, (uintptr_t)&kStatic, UINTPTR_MAX & ~(uintptr_t)7,
+                                     UINTPTR_MAX};
+    unsigned r = in.pick(10);
+    if (r == 0) return {nullptr, nullptr, H_DEAD};
+    if (r == 1) return {reinterpret_cast<worker *>(junk[in.pick(5)]), nullptr, H_DEAD};
+    if (r <= 3) {
+        if (WT *t = random_wt(in, false)) {
+            if (!t->freed) return {t->w, t, H_RELEASED};
+            if (t->freed_epoch == P->creates) return {t->w, t, H_DEAD};
+        }
+    }
+    WT *t = random_wt(in, true);
+    return t ? H{t->w, t, H_HELD} : H{nullptr, nullptr, H_DEAD};
+}
+
+// pause / resume / toggle / quit / send: OK before start and while running,
+// ESTATE once the function has ended.
+std::initializer_list<long> control_codes(const H &h) {
+    static const std::initializer_list<long> dead{WORKER_EINVAL},
+        released{WORKER_OK, WORKER_ESTATE, WORKER_EINVAL}, ok{WORKER_OK}, state{WORKER_ESTATE},
+        either{WORKER_OK, WORKER_ESTATE};
+    if (h.k == H_DEAD) return dead;
+    if (h.k == H_RELEASED) return released;
+    if (!h.t->started) return ok;
+    return h.t->ended ? state : either;
+}
+
+// ------------------------------------------------------------- owner side
+
+void op_create(In &in) {
+    static const long long totals[] = {0, 3, -1, LLONG_MAX, LLONG_MIN};
+    static const long long timeouts[] = {0, 0, 1, 5, -1, LLONG_MAX, 1LL << 40};
+    static const size_t caps[] = {0, 1, 2, 5, WORKER_MAX_CAPACITY, (size_t)WORKER_MAX_CAPACITY + 1,
+                                  SIZE_MAX};
+    static const int policies[] = {WORKER_BLOCK, WORKER_QUEUE, WORKER_LATEST, -1, 3, 77};
+    static const char *const groups[] = {nullptr, nullptr, "ga", "gb", ""};
+    if ((int)P->wts.size() >= kMaxWorkers) return;
+    auto t = std::make_unique<WT>();
+    worker_options o;
+    worker_options_init(&o);
+    bool with_opts = in.pick(4) != 0, has_fn = in.pick(8) != 0;
+    int policy = policies[in.pick(6)];
+    if (with_opts) {
+        fz_set_policy(&o, policy);
+        o.capacity = caps[in.pick(7)];
+        o.progress_total = totals[in.pick(5)];
+        t->named = in.pick(2);
+        t->name = in.pick(2) ? "fz" : "";
+        o.name = t->named ? t->name.c_str() : nullptr;
+        o.progress_desc = in.pick(2) ? "desc" : nullptr;
+        o.group = groups[in.pick(5)];
+        o.group_exclusive = (int)in.pick(3) - 1;  // any nonzero means yes
+        o.timeout_ms = timeouts[in.pick(7)];
+        t->exclusive = o.group && o.group_exclusive;
+        t->timeout_ms = o.timeout_ms;
+    }
+    bool valid = has_fn && (!with_opts || (policy >= WORKER_BLOCK && policy <= WORKER_LATEST &&
+                                           o.capacity <= WORKER_MAX_CAPACITY &&
+                                           o.progress_total >= 0 && o.timeout_ms >= 0 &&
+                                           (!o.group || *o.group)));
+    Obj *arg = obj(O_ARG, t.get());
+    for (unsigned n = in.pick(48); n > 0 && !in.empty(); n--) arg->ops.push_back((uint8_t)in.u8());
+    Value v = watch_obj(arg);
+    worker *w = worker_create(has_fn ? body : nullptr, arg, obj_free, with_opts ? &o : nullptr);
+    settle("worker_create", v, !w);
+    if (!valid) {
+        if (w) report("worker_create accepted bad input");
+        expect("worker_last_error", worker_last_error(), {WORKER_EINVAL});
+        return;
+    }
+    if (!w) return report("worker_create failed on valid input: " + std::to_string(worker_last_error()));
+    expect("worker_last_error", worker_last_error(), {WORKER_OK});
+    P->creates++;
+    t->w = w;
+    t->refs = 1;
+    t->policy = with_opts ? o.policy : WORKER_BLOCK;  // valid here
+    for (int ty = WORKER_EV_STARTED; ty <= WORKER_EV_OUTPUT; ty++)
+        if (worker_connect(w, (worker_event_type)ty, record, t.get(),
+                           ty == WORKER_EV_STARTED ? sentinel : nullptr) <= 0)
+            report("recorder connect failed");
+    P->wts.push_back(std::move(t));
+}
+
+void op_query(const H &h) {
+    int running = worker_is_running(h.w), paused = worker_is_paused(h.w);
+    const char *name = worker_name(h.w);
+    long long dropped = worker_dropped(h.w);
+    if (h.k == H_DEAD) {
+        expect("is_running(dead)", running, {0});
+        expect("is_paused(dead)", paused, {0});
+        if (name || dropped) report("name/dropped of a dead handle");
+        return;
+    }
+    expect("is_running", running, {0, 1});
+    expect("is_paused", paused, {0, 1});
+    if (dropped < 0) report("worker_dropped < 0");
+    if (h.k == H_RELEASED) return;
+    if (!h.t->started || h.t->ended) {
+        expect("is_running(idle)", running, {0});
+        expect("is_paused(idle)", paused, {0});
+    }
+    if (h.t->policy != WORKER_LATEST && dropped) report("dropped yields without LATEST");
+    if (!name) return report("worker_name NULL for a held worker");
+    if (h.t->named ? h.t->name != name : std::strncmp(name, "worker-", 7) != 0)
+        report(std::string("worker_name: ") + name);
+}
+
+void op_list(In &in) {
+    static const int maxes[] = {-1, 0, 2, 50};
+    worker *out[50];
+    int max = maxes[in.pick(4)];
+    bool null_out = in.pick(4) == 0;
+    int n = worker_list(null_out ? nullptr : out, max);
+    if (max < 0 || (max > 0 && null_out)) return expect("worker_list(bad)", n, {WORKER_EINVAL});
+    if (n < 0 || n > (max ? max : kMaxWorkers)) return report("worker_list returned " + std::to_string(n));
+    for (int i = 0; i < (max ? n : 0); i++) {
+        WT *found = nullptr;
+        for (auto &t : P->wts)
+            if (t->w == out[i] && !t->freed) found = t.get();
+        if (!found) {
+            report("worker_list returned a worker this program does not know");
+            continue;
+        }
+        found->refs++;  // a new reference: ours now
+    }
+}
+
+void op_worker_side_thread(In &in) {
+    uint8_t bytes[8];
+    for (auto &b : bytes) b = (uint8_t)in.u8();
+    std::thread([&bytes] {
+        In tin{bytes + 1, sizeof bytes - 1};
+        worker_side_misuse(tin, nullptr, bytes[0] & 1);
+    }).join();
+}
+
+void op_exec(In &in) {
+    if (in.pick(4)) return;  // rare: the exit hook quits every live worker
+    worker_set_exit_timeout((int)in.pick(3) * 50);
+    int code = (int)in.pick(3);
+    worker_app_quit(code);
+    expect("worker_app_exec", worker_app_exec(), {code});
+}
+
+void op_misc(In &in) {
+    switch (in.pick(6)) {
+    case 0: {
+        const char *s = worker_strerror((int)in.i64());
+        if (!s || !*s) report("worker_strerror gave no text");
+        break;
+    }
+    case 1:
+        if (worker_version() != QTWORKER_VERSION_HEX ||
+            std::strcmp(worker_version_string(), QTWORKER_VERSION_STRING) != 0)
+            report("version mismatch");
+        break;
+    case 2: {
+        worker_options_init(nullptr);
+        worker_options o;
+        std::memset(&o, 0xab, sizeof o);
+        worker_options_init(&o);
+        if (o.name || o.policy != WORKER_BLOCK || o.capacity == 0 || o.progress_total ||
+            o.progress_desc || o.group || o.group_exclusive || o.timeout_ms)
+            report("worker_options_init defaults");
+        break;
+    }
+    case 3: if (worker_event_take(nullptr)) report("worker_event_take(NULL)"); break;
+    case 4: worker_set_error_handler(in.pick(2) ? count_error : nullptr, nullptr); break;
+    default: expect("worker_app_init(again)", worker_app_init(nullptr, nullptr), {WORKER_OK}); break;
+    }
+}
+
+void op_start(const H &h) {
+    int rc = worker_start(h.w);
+    if (h.k == H_DEAD)
+        expect("start(dead)", rc, {WORKER_EINVAL});
+    else if (h.k == H_RELEASED)  // alive without owners: started (else it was freed)
+        expect("start(released)", rc, {WORKER_ESTATE, WORKER_EINVAL});
+    else if (h.t->started)
+        expect("start(again)", rc, {WORKER_ESTATE});
+    else if (h.t->exclusive)
+        expect("start(exclusive)", rc, {WORKER_OK, WORKER_EBUSY});
+    else
+        expect("start", rc, {WORKER_OK});
+    if (rc == WORKER_OK && h.t) h.t->started = true;
+}
+
+void op_disconnect(In &in, const H &h) {
+    static const long unknown[] = {0, -1, LONG_MIN, LONG_MAX, 1000000};  // never a real id
+    bool known = h.k != H_DEAD && !h.t->conns.empty() && in.pick(2);
+    long id = unknown[in.pick(5)];
+    if (known) {
+        size_t i = in.pick((unsigned)h.t->conns.size());
+        id = h.t->conns[i];
+        h.t->conns.erase(h.t->conns.begin() + (long)i);
+    }
+    int rc = worker_disconnect(h.w, id);
+    if (known && h.k == H_HELD) expect("disconnect", rc, {WORKER_OK});
+    else expect("disconnect", rc, {known ? WORKER_OK : WORKER_EINVAL, WORKER_EINVAL});
+}
+
+// Bounded unless the function is known to have ended.
+void op_await(In &in, const H &h) {
+    bool ended = h.k == H_HELD && h.t->ended;
+    int ms = ended && in.pick(2) ? -1 : (int)in.pick(4);
+    int rc = worker_await(h.w, ms);
+    if (h.k == H_DEAD) expect("await(dead)", rc, {WORKER_EINVAL});
+    else if (h.k == H_RELEASED) expect("await", rc, {WORKER_OK, WORKER_ETIMEDOUT, WORKER_EINVAL});
+    else if (!h.t->started) expect("await(unstarted)", rc, {WORKER_ESTATE});
+    else if (ended) expect("await(ended)", rc, {WORKER_OK});
+    else expect("await", rc, {WORKER_OK, WORKER_ETIMEDOUT});
+    if (rc == WORKER_OK && h.k == H_HELD) h.t->ended = true;
+}
+
+// One owner-side call on a picked handle.
+void op_handle(In &in, unsigned op) {
+    H h = pick_handle(in);
+    switch (op) {
+    case 0: {
+        worker *r = worker_ref(h.w);
+        if (h.k == H_DEAD && r) report("worker_ref of a dead handle");
+        if (h.k != H_DEAD && r && r != h.w) report("worker_ref returned another pointer");
+        if (h.k == H_HELD && !r) report("worker_ref of a held worker failed");
+        if (r && h.t) h.t->refs++;
+        break;
+    }
+    case 1:  // what we hold; on released and dead handles it must be ignored
+        if (h.k == H_HELD) h.t->refs--;
+        worker_unref(h.w);
+        break;
+    case 2: op_start(h); break;
+    case 3: {
+        Value v = make_value(in, h.t);
+        int rc = worker_send(h.w, v.v, v.d);
+        expect("send", rc, control_codes(h));
+        settle("send", v, rc != WORKER_OK);
+        break;
+    }
+    case 4: expect("pause", worker_pause(h.w), control_codes(h)); break;
+    case 5: expect("resume", worker_resume(h.w), control_codes(h)); break;
+    case 6: expect("toggle", worker_toggle_pause(h.w), control_codes(h)); break;
+    case 7: {
+        int rc = worker_quit(h.w);
+        expect("quit", rc, control_codes(h));
+        if (rc == WORKER_OK && h.k == H_HELD && !h.t->started) h.t->quit_before_start = true;
+        break;
+    }
+    case 8: connect_one(in, h, h.k == H_HELD); break;
+    case 9: op_disconnect(in, h); break;
+    case 10: op_query(h); break;
+    default: op_await(in, h); break;
+    }
+}
+
+void step(In &in) {
+    unsigned op = in.pick(24);
+    if (op < 12) return op_handle(in, op);
+    switch (op) {
+    case 12: case 13: op_create(in); break;
+    case 14:
+        expect("process_events", worker_app_process_events((int)in.pick(4) - 1),
+               {WORKER_OK, WORKER_EINVAL});
+        break;
+    case 15: if (worker_quit_all() < 0) report("worker_quit_all < 0"); break;
+    case 16: expect("await_all", worker_await_all((int)in.pick(4)), {WORKER_OK, WORKER_ETIMEDOUT}); break;
+    case 17: if (worker_live_count() < 0) report("worker_live_count < 0"); break;
+    case 18: op_list(in); break;
+    case 19: worker_side_misuse(in, nullptr, in.pick(3) == 0); break;
+    case 20: op_worker_side_thread(in); break;
+    case 21: op_exec(in); break;
+    case 22: op_misc(in); break;
+    default: worker_set_exit_timeout((int)(int8_t)in.u8()); break;
+    }
+}
+
+// ----------------------------------------------------------------- checks
+
+bool is_outcome(worker_event_type t) {
+    return t == WORKER_EV_RETURNED || t == WORKER_EV_ERRORED || t == WORKER_EV_ABORTED;
+}
+
+std::string check_order(const WT &t) {
+    const auto &ev = t.events;
+    if (!t.started) return ev.empty() && !t.ran ? "" : "events or a run without a start";
+    if (t.quit_before_start &&
+        (t.ran || ev != std::vector<worker_event_type>{WORKER_EV_STARTED, WORKER_EV_ABORTED,
+                                                       WORKER_EV_FINISHED}))
+        return "quit before start: expected started, aborted, finished without running";
+    if (ev.size() < 3 || ev.front() != WORKER_EV_STARTED || ev.back() != WORKER_EV_FINISHED ||
+        !is_outcome(ev[ev.size() - 2]))
+        return "bad event order";
+    int starts = 0, outcomes = 0, finishes = 0;
+    bool paused = false;
+    for (auto e : ev) {
+        starts += e == WORKER_EV_STARTED;
+        outcomes += is_outcome(e);
+        finishes += e == WORKER_EV_FINISHED;
+        if ((e == WORKER_EV_PAUSED && paused) || (e == WORKER_EV_RESUMED && !paused))
+            return "PAUSED/RESUMED do not alternate";
+        if (e == WORKER_EV_PAUSED || e == WORKER_EV_RESUMED) paused = e == WORKER_EV_PAUSED;
+    }
+    if (starts != 1 || outcomes != 1 || finishes != 1) return "not exactly one started/outcome/finished";
+    // Every program ends within seconds: a timeout of hours never fires.
+    if (t.aborted_code == WORKER_ETIMEDOUT && (t.timeout_ms <= 0 || t.timeout_ms >= 3600000))
+        return "ABORTED by a timeout of " + std::to_string(t.timeout_ms) + " ms";
+    return "";
+}
+
+bool all_freed() {
+    for (auto &t : P->wts)
+        if (!t->freed) return false;
+    return true;
+}
+
+bool balanced() {
+    for (int k = 0; k < O_KINDS; k++)
+        if (created[k] != destroyed[k]) return false;
+    return null_created == null_destroyed;
+}
+
+bool pump_until(bool (*pred)(), int ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        worker_app_process_events(2);
+    }
+    return true;
+}
+
+// Quit everything, drop every reference, wait until every worker is freed.
+bool cleanup() {
+    worker_quit_all();
+    for (auto &t : P->wts)
+        for (; t->refs > 0; t->refs--) worker_unref(t->w);
+    if (!pump_until(all_freed, 20000)) {
+        std::string which;
+        for (auto &t : P->wts)
+            if (!t->freed)
+                which += " [" + std::to_string(t->events.size()) + " events" +
+                         (t->started ? "" : ", never started") + (t->ran ? ", ran" : "") + "]";
+        report("cleanup hung: workers never freed:" + which);
+        return false;
+    }
+    pump_until(balanced, 5000);  // a destroy may still be under way on another thread
+    for (auto &t : P->wts) {
+        std::string why = check_order(*t);
+        if (!why.empty()) report(why);
+    }
+    static const char *names[O_KINDS] = {"values", "args", "user_data"};
+    for (int k = 0; k < O_KINDS; k++)
+        if (created[k] != destroyed[k])
+            report(std::string(names[k]) + ": " + std::to_string(created[k] - destroyed[k]) +
+                   " not destroyed");
+    if (null_created != null_destroyed) report("NULL values with a destroy not destroyed");
+    if (worker_live_count() != 0) report("workers still live after cleanup");
+    worker_set_error_handler(nullptr, nullptr);
+    worker_set_exit_timeout(1000);
+    return true;
+}
+
+}  // namespace
+
+void set_reporter(Reporter r) { reporter = r; }
+
+bool run_program(const uint8_t *data, size_t size) {
+    auto *prog = new Prog;
+    P = prog;
+    In in{data, size};
+    while (!in.empty()) step(in);
+    bool ok = cleanup();
+    P = nullptr;
+    if (ok) delete prog;  // else leaked: callbacks may still reference it
+    return ok;
+}
+
+std::string hex(const uint8_t *data, size_t size) {
+    static const char digits[] = "0123456789abcdef";
+    std::string s;
+    for (size_t i = 0; i < size; i++) {
+        s += digits[data[i] >> 4];
+        s += digits[data[i] & 15];
+    }
+    return s;
+}
+
+}  // namespace fz
