@@ -33,6 +33,7 @@ std::unique_lock<std::mutex> group_lock(const worker *w) {
 }
 
 bool group_busy_locked(const worker *w) {
+    if (w->group.empty()) return false;  // exclusive without a group: no lock held
     auto it = groups().by_name.find(w->group);
     return it != groups().by_name.end() && it->second.busy;
 }
