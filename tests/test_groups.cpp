@@ -187,3 +187,16 @@ TEST(Groups, BadOptionsAreRefused) {
     EXPECT_EQ(worker_create(run_command, nullptr, nullptr, &o), nullptr);
     EXPECT_EQ(worker_last_error(), WORKER_EINVAL);
 }
+
+TEST(Groups, ExclusiveWithoutAGroupStartsNormally) {
+    reset_payloads();
+    Instrument ins;
+    ins.release = true;
+    worker *w = command(&ins, 5, nullptr, true);
+    Recorder r(w);
+    ASSERT_EQ(worker_start(w), WORKER_OK);
+    ASSERT_TRUE(r.wait_finished());
+    EXPECT_EQ(r.values(WORKER_EV_RETURNED), std::vector<int>{5});
+    worker_unref(w);
+    EXPECT_EQ(payloads_alive(), 0);
+}
