@@ -177,6 +177,15 @@ void worker_unref(worker *w) {
 
 long worker_connect(worker *w, worker_event_type type, worker_callback cb,
                     void *user_data, worker_destroy_fn user_data_destroy) {
+    // A C caller may pass any int: check it as an int before it is used as
+    // the enum (an out-of-range enum value is undefined in C++).
+    int raw;
+    static_assert(sizeof raw == sizeof type, "enum is int-sized");
+    std::memcpy(&raw, &type, sizeof raw);
+    if (raw < (int)WORKER_EV_STARTED || raw > (int)WORKER_EV_OUTPUT) {
+        destroy_value(user_data, user_data_destroy);
+        return WORKER_EINVAL;
+    }
     return add_connection(w, type, nullptr, cb, user_data, user_data_destroy);
 }
 

@@ -26,6 +26,7 @@ namespace fz {
 namespace {
 Reporter reporter = nullptr;
 constexpr int kMaxWorkers = 12;
+long n_workers = 0, n_process = 0, n_started = 0, n_outcome[3] = {0, 0, 0};  // for summary()
 }  // namespace
 
 Prog *P = nullptr;
@@ -82,53 +83,48 @@ std::initializer_list<long> control_codes(const H &h) {
 
 // ------------------------------------------------------------- owner side
 
-void op_create(In &in) {
+// Fuzzed worker_options into *o (o->name points into t); false if
+// worker_create must refuse them.
+bool make_options(In &in, WT *t, worker_options *o) {
     static const long long totals[] = {0, 3, -1, LLONG_MAX, LLONG_MIN};
     static const long long timeouts[] = {0, 0, 1, 5, -1, LLONG_MAX, 1LL << 40};
     static const size_t caps[] = {0, 1, 2, 5, WORKER_MAX_CAPACITY, (size_t)WORKER_MAX_CAPACITY + 1,
                                   SIZE_MAX};
     static const int policies[] = {WORKER_BLOCK, WORKER_QUEUE, WORKER_LATEST, -1, 3, 77};
     static const char *const groups[] = {nullptr, nullptr, "ga", "gb", ""};
-    if ((int)P->wts.size() >= kMaxWorkers) return;
-    auto t = std::make_unique<WT>();
-    worker_options o;
-    worker_options_init(&o);
-    bool with_opts = in.pick(4) != 0, has_fn = in.pick(8) != 0;
     int policy = policies[in.pick(6)];
-    if (with_opts) {
-        fz_set_policy(&o, policy);
-        o.capacity = caps[in.pick(7)];
-        o.progress_total = totals[in.pick(5)];
-        t->named = in.pick(2);
-        t->name = in.pick(2) ? "fz" : "";
-        o.name = t->named ? t->name.c_str() : nullptr;
-        o.progress_desc = in.pick(2) ? "desc" : nullptr;
-        o.group = groups[in.pick(5)];
-        o.group_exclusive = (int)in.pick(3) - 1;  // any nonzero means yes
-        o.timeout_ms = timeouts[in.pick(7)];
-        t->exclusive = o.group && o.group_exclusive;
-        t->timeout_ms = o.timeout_ms;
-    }
-    bool valid = has_fn && (!with_opts || (policy >= WORKER_BLOCK && policy <= WORKER_LATEST &&
-                                           o.capacity <= WORKER_MAX_CAPACITY &&
-                                           o.progress_total >= 0 && o.timeout_ms >= 0 &&
-                                           (!o.group || *o.group)));
-    Obj *arg = obj(O_ARG, t.get());
-    for (unsigned n = in.pick(48); n > 0 && !in.empty(); n--) arg->ops.push_back((uint8_t)in.u8());
-    Value v = watch_obj(arg);
-    worker *w = worker_create(has_fn ? body : nullptr, arg, obj_free, with_opts ? &o : nullptr);
-    settle("worker_create", v, !w);
+    fz_set_policy(o, policy);
+    o->capacity = caps[in.pick(7)];
+    o->progress_total = totals[in.pick(5)];
+    t->named = in.pick(2);
+    t->name = in.pick(2) ? "fz" : "";
+    o->name = t->named ? t->name.c_str() : nullptr;
+    o->progress_desc = in.pick(2) ? "desc" : nullptr;
+    o->group = groups[in.pick(5)];
+    o->group_exclusive = (int)in.pick(3) - 1;  // any nonzero means yes
+    o->timeout_ms = timeouts[in.pick(7)];
+    t->exclusive = o->group && o->group_exclusive;
+    t->timeout_ms = o->timeout_ms;
+    bool valid = policy >= WORKER_BLOCK && policy <= WORKER_LATEST &&
+                 o->capacity <= WORKER_MAX_CAPACITY && o->progress_total >= 0 &&
+                 o->timeout_ms >= 0 && (!o->group || *o->group);
+    if (valid) t->policy = o->policy;
+    return valid;
+}
+
+// After a create: NULL and EINVAL exactly when the input was bad; else the
+// program owns the worker, with a recorder whose user_data tells when it is freed.
+void adopt(std::unique_ptr<WT> t, worker *w, bool valid, const char *call) {
     if (!valid) {
-        if (w) report("worker_create accepted bad input");
+        if (w) report(std::string(call) + " accepted bad input");
         expect("worker_last_error", worker_last_error(), {WORKER_EINVAL});
         return;
     }
-    if (!w) return report("worker_create failed on valid input: " + std::to_string(worker_last_error()));
+    if (!w) return report(std::string(call) + " failed on valid input: " + std::to_string(worker_last_error()));
     expect("worker_last_error", worker_last_error(), {WORKER_OK});
     P->creates++;
     t->w = w;
     t->refs = 1;
-    t->policy = with_opts ? o.policy : WORKER_BLOCK;  // valid here
     for (int ty = WORKER_EV_STARTED; ty <= WORKER_EV_OUTPUT; ty++)
         if (worker_connect(w, (worker_event_type)ty, record, t.get(),
                            ty == WORKER_EV_STARTED ? sentinel : nullptr) <= 0)
@@ -136,10 +132,55 @@ void op_create(In &in) {
     P->wts.push_back(std::move(t));
 }
 
+// A process worker whose module does not exist (no module to build, and
+// its values would have to be worker_bytes): it must end ERRORED, cleanly.
+void create_process(In &in, std::unique_ptr<WT> t, const worker_options *o, bool opts_ok) {
+    static const char *const modules[] = {nullptr, "", "/nonexistent/qtw_fuzz.so", "nowhere.so"};
+    static const char *const symbols[] = {nullptr, "", "f", "f"};
+    const char *module = modules[in.pick(4)], *symbol = symbols[in.pick(4)];
+    bool null_arg = in.pick(2), with_po = in.pick(2);
+    size_t size = in.pick(3);
+    worker_process_options po;
+    worker_process_options_init(nullptr);  // must be safe
+    worker_process_options_init(&po);
+    if (po.kill_grace_ms != WORKER_DEFAULT_KILL_GRACE_MS || po.stderr_lines < 0)
+        report("worker_process_options_init defaults");
+    if (with_po) {
+        po.kill_grace_ms = (int)in.pick(3) * 20 - 1;
+        po.stderr_lines = (int)in.pick(3) - 1;
+    }
+    bool valid = opts_ok && module && *module && symbol && *symbol && !(null_arg && size) &&
+                 po.kill_grace_ms >= 0 && po.stderr_lines >= 0;
+    t->process = true;
+    worker *w = worker_create_process(module, symbol, null_arg ? nullptr : "abc", size, o,
+                                      with_po ? &po : nullptr);
+    adopt(std::move(t), w, valid, "worker_create_process");
+}
+
+void op_create(In &in) {
+    if ((int)P->wts.size() >= kMaxWorkers) return;
+    auto t = std::make_unique<WT>();
+    worker_options o;
+    worker_options_init(&o);
+    bool with_opts = in.pick(4) != 0;
+    bool opts_ok = !with_opts || make_options(in, t.get(), &o);
+    if (in.pick(16) == 0) return create_process(in, std::move(t), with_opts ? &o : nullptr, opts_ok);
+    bool has_fn = in.pick(8) != 0;
+    Obj *arg = obj(O_ARG, t.get());
+    for (unsigned n = in.pick(48); n > 0 && !in.empty(); n--) arg->ops.push_back((uint8_t)in.u8());
+    Value v = watch_obj(arg);
+    worker *w = worker_create(has_fn ? body : nullptr, arg, obj_free, with_opts ? &o : nullptr);
+    settle("worker_create", v, !w);
+    adopt(std::move(t), w, has_fn && opts_ok, "worker_create");
+}
+
 void op_query(const H &h) {
     int running = worker_is_running(h.w), paused = worker_is_paused(h.w);
     const char *name = worker_name(h.w);
     long long dropped = worker_dropped(h.w);
+    long pid = worker_process_id(h.w);
+    if (h.k == H_DEAD || (h.k == H_HELD && !h.t->process)) expect("worker_process_id", pid, {WORKER_EINVAL});
+    if (h.k == H_HELD && h.t->process && pid < 0) report("worker_process_id of a process worker < 0");
     if (h.k == H_DEAD) {
         expect("is_running(dead)", running, {0});
         expect("is_paused(dead)", paused, {0});
@@ -197,8 +238,28 @@ void op_exec(In &in) {
     expect("worker_app_exec", worker_app_exec(), {code});
 }
 
+// worker_bytes: zero-filled, data NULL exactly when empty, copies equal,
+// shared-memory sizes included; free(NULL) ignored.
+void op_bytes(In &in) {
+    size_t size = in.pick(4) ? in.pick(100) : WORKER_BYTES_SHARED_MIN + in.pick(100);
+    worker_bytes *b = worker_bytes_new(size);
+    if (!b) return report("worker_bytes_new failed");
+    if (b->size != size || (size == 0) != (b->data == nullptr)) report("worker_bytes_new: size/data");
+    for (size_t i = 0; i < size; i++)
+        if (b->data[i]) return report("worker_bytes_new: not zero-filled");
+    if (size) std::memset(b->data, 0x5a, size);
+    bool whole = in.pick(2);  // or an empty copy, from NULL or not
+    worker_bytes *c = worker_bytes_copy(whole || in.pick(2) ? b->data : nullptr, whole ? size : 0);
+    if (!c || (c->size && (c->size != size || std::memcmp(c->data, b->data, size) != 0)))
+        report("worker_bytes_copy");
+    worker_bytes_free(c);
+    worker_bytes_free(b);
+    worker_bytes_free(nullptr);
+}
+
 void op_misc(In &in) {
-    switch (in.pick(6)) {
+    switch (in.pick(7)) {
+    case 6: op_bytes(in); break;
     case 0: {
         const char *s = worker_strerror((int)in.i64());
         if (!s || !*s) report("worker_strerror gave no text");
@@ -285,7 +346,7 @@ void op_handle(In &in, unsigned op) {
         break;
     case 2: op_start(h); break;
     case 3: {
-        Value v = make_value(in, h.t);
+        Value v = make_send_value(in, h.t);
         int rc = worker_send(h.w, v.v, v.d);
         expect("send", rc, control_codes(h));
         settle("send", v, rc != WORKER_OK);
@@ -400,6 +461,13 @@ bool cleanup() {
     for (auto &t : P->wts) {
         std::string why = check_order(*t);
         if (!why.empty()) report(why);
+        n_workers++;
+        n_process += t->process;
+        n_started += t->started;
+        if (t->events.size() >= 2) {
+            auto o = t->events[t->events.size() - 2];
+            n_outcome[o == WORKER_EV_RETURNED ? 0 : o == WORKER_EV_ERRORED ? 1 : 2]++;
+        }
     }
     static const char *names[O_KINDS] = {"values", "args", "user_data"};
     for (int k = 0; k < O_KINDS; k++)
@@ -426,6 +494,12 @@ bool run_program(const uint8_t *data, size_t size) {
     P = nullptr;
     if (ok) delete prog;  // else leaked: callbacks may still reference it
     return ok;
+}
+
+std::string summary() {
+    return std::to_string(n_workers) + " workers (" + std::to_string(n_process) + " process), " +
+           std::to_string(n_started) + " started: " + std::to_string(n_outcome[0]) + " returned, " +
+           std::to_string(n_outcome[1]) + " errored, " + std::to_string(n_outcome[2]) + " aborted";
 }
 
 std::string hex(const uint8_t *data, size_t size) {

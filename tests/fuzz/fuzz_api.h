@@ -25,4 +25,7 @@ bool run_program(const uint8_t *data, size_t size);
 
 std::string hex(const uint8_t *data, size_t size);
 
+// What the programs so far did (workers made, started, outcomes), for the log.
+std::string summary();
+
 }  // namespace fz

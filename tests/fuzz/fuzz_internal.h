@@ -67,6 +67,7 @@ struct Value {
     long nulls_before = 0;  // NULL values destroyed on this thread before
 };
 Value make_value(In &in, WT *t = nullptr);  // payload, NULL with destroy, NULL, static
+Value make_send_value(In &in, WT *t);       // the same, or worker_bytes for a process worker
 Value watch_obj(Obj *o);                    // watch a user_data or arg
 void settle(const char *call, const Value &v, bool failed);
 
@@ -75,6 +76,7 @@ struct WT {
     worker *w = nullptr;
     std::string name;
     bool named = false, exclusive = false;
+    bool process = false;  // worker_create_process: its values are worker_bytes
     worker_policy policy = WORKER_BLOCK;
     long long timeout_ms = 0;
     // GUI thread only:

@@ -78,6 +78,21 @@ Value make_value(In &in, WT *t) {
     return v;
 }
 
+Value make_send_value(In &in, WT *t) {
+    if (!t || !t->process) return make_value(in, t);
+    Value v;  // a process worker takes worker_bytes (or NULL) only
+    if (in.pick(4)) {
+        v.v = worker_bytes_new(in.pick(4) ? in.pick(64) : WORKER_BYTES_SHARED_MIN + in.pick(64));
+        v.d = worker_bytes_free;
+    } else if (in.pick(2)) {
+        null_created.fetch_add(1, relaxed);
+        v.d = null_free;
+    }
+    watched = 0;
+    v.nulls_before = null_destroys_here;
+    return v;
+}
+
 Value watch_obj(Obj *o) {
     Value v;
     v.v = o;
@@ -298,7 +313,8 @@ void fuzz_cb(worker_event *ev, void *ud) {
     case 1:
         if (ev->value) {
             void *v = worker_event_take(ev);
-            if (is_obj(v)) obj_free(v);
+            if (t->process) worker_bytes_free(v);
+            else if (is_obj(v)) obj_free(v);
             if (worker_event_take(ev) || ev->value) report("a second take still saw the value");
         }
         break;
@@ -321,7 +337,7 @@ void fuzz_cb(worker_event *ev, void *ud) {
     case 6: connect_one(in, {w, t, H_RELEASED}, true); break;  // its own worker, from inside
     case 7: expect("toggle(source)", worker_toggle_pause(w), {WORKER_OK, WORKER_ESTATE}); break;
     case 8: {
-        Value v = make_value(in, t);
+        Value v = make_send_value(in, t);
         int rc = worker_send(w, v.v, v.d);
         expect("send(source)", rc, {WORKER_OK, WORKER_ESTATE});
         settle("send(source)", v, rc != WORKER_OK);

@@ -93,5 +93,6 @@ TEST(ApiFuzz, RandomCallSequences) {
             failed++;
     }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-    std::printf("api_fuzz: %ld programs, %zu bytes, %ld ms\n", i, bytes, (long)ms.count());
+    std::printf("api_fuzz: %ld programs, %zu bytes, %ld ms; %s\n", i, bytes, (long)ms.count(),
+                fz::summary().c_str());
 }
