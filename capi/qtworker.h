@@ -189,7 +189,7 @@ QTWORKER_API void *worker_event_take(worker_event *ev);
 /** Call cb(ev, user_data) on the home thread for every event of `type`
     (WORKER_EV_CUSTOM: every custom event). Returns a connection id > 0, or a
     negative status (EINVAL: NULL/unknown worker, NULL cb, type out of range;
-    ESTATE: the worker has already finished). user_data_destroy(user_data)
+    ESTATE: FINISHED is being or has been delivered). user_data_destroy(user_data)
     runs once, after disconnect or when the worker is freed — or at once on
     failure. Connecting never starts the worker. Callable from any thread. */
 QTWORKER_API long worker_connect(worker *w, worker_event_type type,
@@ -246,7 +246,8 @@ QTWORKER_API int  worker_is_running(const worker *w);
 /** 1 while the worker is parked in a pause; 0 otherwise. */
 QTWORKER_API int  worker_is_paused(const worker *w);
 /** Wait up to timeout_ms (-1 = forever) for the function to return (not for
-    FINISHED to be delivered). OK, ETIMEDOUT, ESTATE if never started. From any
+    FINISHED to be delivered). OK, ETIMEDOUT, ESTATE if never started, ETHREAD
+    from inside the worker's own function (it would wait for itself). From any
     thread. On the worker's home thread it does not deadlock: while it waits,
     a BLOCK worker at capacity keeps queueing (as QUEUE) instead of waiting,
     and its events are delivered when the event loop runs again. */

@@ -161,7 +161,13 @@ private:
             Entry e = batch.pop_front();
             if (e.tombstone) continue;
             if (counts_against_capacity(e.type)) freed++;
-            if (e.type == WORKER_EV_FINISHED) finished = true;
+            if (e.type == WORKER_EV_FINISHED) {
+                finished = true;
+                // Before its callbacks run: a connect from one of them is
+                // refused (ESTATE) instead of returning an id never called.
+                std::lock_guard<std::mutex> lk(w->mu);
+                w->finished_delivered = true;
+            }
             if (w->abort_requested.load(std::memory_order_relaxed) &&
                 (e.type == WORKER_EV_YIELDED || e.type == WORKER_EV_PROGRESS))
                 e.release();  // quit: undelivered values are destroyed, not shown

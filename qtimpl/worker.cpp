@@ -304,6 +304,8 @@ long long worker_dropped(const worker *w) {
 int worker_await(worker *w, int timeout_ms) {
     Handle h(w);
     if (!h) return WORKER_EINVAL;
+    worker_ctx *self = qtw::current_ctx();
+    if (self && self->w == w) return WORKER_ETHREAD;  // it would wait for itself
     std::unique_lock<std::mutex> lk(h->mu);
     if (h->phase == Phase::Created) return WORKER_ESTATE;
     bool on_home = qtw::dispatcher_is_current_thread(h->dispatcher);

@@ -442,3 +442,31 @@ TEST(BadInput, ProcessEventsNegativeTimeout) {
     EXPECT_EQ(worker_app_process_events(INT_MIN), WORKER_EINVAL);
     EXPECT_EQ(worker_app_process_events(0), WORKER_OK);
 }
+
+TEST(BadInput, AwaitOnItselfFromInsideIsRefused) {
+    static std::atomic<int> rc{1};
+    static worker *self = nullptr;
+    rc = 1;
+    self = worker_create([](worker_ctx *, void *) { rc = worker_await(self, -1); }, nullptr, nullptr, nullptr);
+    Recorder r(self);
+    ASSERT_EQ(worker_start(self), WORKER_OK);
+    ASSERT_TRUE(r.wait_finished());
+    EXPECT_EQ(rc.load(), WORKER_ETHREAD) << "it would wait for itself forever";
+    worker_unref(self);
+}
+
+TEST(BadInput, ConnectFromAFinishedCallbackIsRefused) {
+    static long late = 0;
+    worker *w = worker_create([](worker_ctx *, void *) {}, nullptr, nullptr, nullptr);
+    Recorder r(w);
+    worker_connect(w, WORKER_EV_FINISHED,
+                   [](worker_event *ev, void *) {
+                       late = worker_connect(ev->source, WORKER_EV_STARTED,
+                                             [](worker_event *, void *) {}, nullptr, nullptr);
+                   },
+                   nullptr, nullptr);
+    ASSERT_EQ(worker_start(w), WORKER_OK);
+    ASSERT_TRUE(r.wait_finished());
+    EXPECT_EQ(late, WORKER_ESTATE);
+    worker_unref(w);
+}

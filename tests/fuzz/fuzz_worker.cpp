@@ -197,7 +197,7 @@ void body_self(In &in, WT *t) {  // owner-side calls on itself: OK while its fun
     case 0: expect("pause(self)", worker_pause(t->w), {WORKER_OK}); break;
     case 1: expect("toggle(self)", worker_toggle_pause(t->w), {WORKER_OK}); break;
     case 2: expect("quit(self)", worker_quit(t->w), {WORKER_OK}); break;
-    case 3: expect("await(self)", worker_await(t->w, (int)in.pick(3)), {WORKER_ETIMEDOUT}); break;
+    case 3: expect("await(self)", worker_await(t->w, (int)in.pick(3)), {WORKER_ETHREAD}); break;
     case 4:
         expect("is_running(self)", worker_is_running(t->w), {1});
         expect("is_paused(self)", worker_is_paused(t->w), {0});
