@@ -14,6 +14,8 @@
 //    touch of freed memory (ASan watches).
 #include "fuzz_internal.h"
 
+#include "../event_order.h"
+
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -391,10 +393,6 @@ void step(In &in) {
 
 // ----------------------------------------------------------------- checks
 
-bool is_outcome(worker_event_type t) {
-    return t == WORKER_EV_RETURNED || t == WORKER_EV_ERRORED || t == WORKER_EV_ABORTED;
-}
-
 std::string check_order(const WT &t) {
     const auto &ev = t.events;
     if (!t.started) return ev.empty() && !t.ran ? "" : "events or a run without a start";
@@ -402,20 +400,8 @@ std::string check_order(const WT &t) {
         (t.ran || ev != std::vector<worker_event_type>{WORKER_EV_STARTED, WORKER_EV_ABORTED,
                                                        WORKER_EV_FINISHED}))
         return "quit before start: expected started, aborted, finished without running";
-    if (ev.size() < 3 || ev.front() != WORKER_EV_STARTED || ev.back() != WORKER_EV_FINISHED ||
-        !is_outcome(ev[ev.size() - 2]))
-        return "bad event order";
-    int starts = 0, outcomes = 0, finishes = 0;
-    bool paused = false;
-    for (auto e : ev) {
-        starts += e == WORKER_EV_STARTED;
-        outcomes += is_outcome(e);
-        finishes += e == WORKER_EV_FINISHED;
-        if ((e == WORKER_EV_PAUSED && paused) || (e == WORKER_EV_RESUMED && !paused))
-            return "PAUSED/RESUMED do not alternate";
-        if (e == WORKER_EV_PAUSED || e == WORKER_EV_RESUMED) paused = e == WORKER_EV_PAUSED;
-    }
-    if (starts != 1 || outcomes != 1 || finishes != 1) return "not exactly one started/outcome/finished";
+    std::string bad = event_order::problem(ev);
+    if (!bad.empty()) return bad;
     // Every program ends within seconds: a timeout of hours never fires.
     if (t.aborted_code == WORKER_ETIMEDOUT && (t.timeout_ms <= 0 || t.timeout_ms >= 3600000))
         return "ABORTED by a timeout of " + std::to_string(t.timeout_ms) + " ms";

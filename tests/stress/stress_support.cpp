@@ -1,5 +1,7 @@
 #include "stress_support.h"
 
+#include "../event_order.h"
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -110,33 +112,13 @@ const char *type_name(worker_event_type t) {
     return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
 }
 
-bool is_outcome(worker_event_type t) {
-    return t == WORKER_EV_RETURNED || t == WORKER_EV_ERRORED || t == WORKER_EV_ABORTED;
-}
-
 bool increasing(const std::vector<int> &v) {
     for (size_t i = 1; i < v.size(); i++)
         if (v[i] <= v[i - 1]) return false;
     return true;
 }
 
-std::string check_order(const std::vector<worker_event_type> &ev) {
-    if (ev.size() < 3 || ev.front() != WORKER_EV_STARTED || ev.back() != WORKER_EV_FINISHED ||
-        !is_outcome(ev[ev.size() - 2]))
-        return "bad order";
-    int starts = 0, outcomes = 0, finishes = 0;
-    bool paused = false;
-    for (auto e : ev) {
-        starts += e == WORKER_EV_STARTED;
-        outcomes += is_outcome(e);
-        finishes += e == WORKER_EV_FINISHED;
-        if (e == WORKER_EV_PAUSED && paused) return "PAUSED twice without RESUMED";
-        if (e == WORKER_EV_RESUMED && !paused) return "RESUMED without PAUSED";
-        if (e == WORKER_EV_PAUSED || e == WORKER_EV_RESUMED) paused = e == WORKER_EV_PAUSED;
-    }
-    if (starts != 1 || outcomes != 1 || finishes != 1) return "not exactly one started/outcome/finished";
-    return "";
-}
+std::string check_order(const std::vector<worker_event_type> &ev) { return event_order::problem(ev); }
 
 }  // namespace
 
