@@ -2,7 +2,7 @@
 """Runs every benchmark, prints one markdown table and writes it into
 doc/performance.md (between the bench:begin / bench:end markers).
 
-    python3 bench/run_bench.py --build BUILD_DIR [--doc doc/performance.md]
+    python3 bench/run_bench.py --build BUILD_DIR [--doc doc/performance.md] [--only PART ...]
 
 Each measurement is a fresh process: qtw_bench (qtworker through the C API,
 and the two Qt baselines) or superqt_baseline.py (superqt's thread_worker,
@@ -32,6 +32,7 @@ MB = 1 << 20
 class Runner:
     def __init__(self, build, python):
         self.exe = os.path.join(build, "bench", "qtw_bench")
+        self.process_exe = os.path.join(build, "bench", "bench_process")
         self.python = python
         self.env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_API="pyqt6")
         self.env.setdefault("XDG_RUNTIME_DIR", "/tmp/runtime-qtw-bench")
@@ -42,6 +43,8 @@ class Runner:
         kv = [f"{k}={v}" for k, v in args.items()]
         if impl == "superqt":
             return [self.python, os.path.join(HERE, "superqt_baseline.py"), mode] + kv
+        if impl == "process":  # mode = a row of bench_process.cpp
+            return [self.process_exe, mode] + kv
         return [self.exe, impl, mode] + kv
 
     def run(self, impl, mode, timeout=150, repeats=1, **args):
@@ -288,6 +291,42 @@ def starvation_rows(t, r):
           "≤ 40 ms", all_ok(d is not None and d <= 40 and bool(q.get("complete"))))
 
 
+# ------------------------------------------------------ process workers
+
+PROCESS_RUNS = 5  # each figure: the median of this many workers
+
+
+def process_table(r):
+    """Process workers next to thread workers: the same values, made the same
+    way, through the same owner-side API (bench/bench_process.cpp)."""
+    rows = [("yield→GUI throughput, 8 B values", "yield", False),
+            ("1 MiB frames, no copy (worker_bytes_new: memfd)", "frame", True),
+            ("1 MiB frames, one copy (module's malloc)", "frame-copy", True),
+            ("1 MiB frames, no copy, capacity 16", "frame-cap16", True),
+            ("1 MiB frames, one copy, capacity 16", "frame-copy-cap16", True)]
+    threads = {}
+    out = ["| measurement | process worker | thread worker | process / thread "
+           "| process start → first value |", "|" + "---|" * 5]
+    for label, row, frames in rows:
+        thread_row = "thread-" + row.replace("-copy", "")
+        if thread_row not in threads:
+            threads[thread_row] = r.run("process", thread_row, runs=PROCESS_RUNS)
+        p = r.run("process", "process-" + row, runs=PROCESS_RUNS)
+        t = threads[thread_row]
+        pr, tr = get(p, "rate"), get(t, "rate")
+
+        def cell(res, rate):
+            if not rate:
+                return err_or(res, "n/a")
+            return f"{rate:,.0f} frames/s = {rate / 1024:.2f} GiB/s" if frames else fmt_rate(rate)
+
+        x = ratio(pr, tr)
+        start = get(p, "start_ms")
+        out.append(f"| {label} | {cell(p, pr)} | {cell(t, tr)} | "
+                   f"{fmt_x(x) if x else 'n/a'} | {fmt_us(start * 1e3) if start else 'n/a'} |")
+    return "\n".join(out)
+
+
 # ---------------------------------------------------------------- machine
 
 def machine(r):
@@ -308,20 +347,23 @@ def machine(r):
             "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
 
 
-def report(m, table, verdicts, seconds, load_end):
+def report(m, table, verdicts, seconds, load_end, processes):
     held = sum(1 for v in verdicts if v)
     busy = max(float(m["load"].split()[0]), float(load_end.split()[0])) > m["nproc"]
     warning = ["", f"**The machine was busy** (1-minute load average above its {m['nproc']} "
                "cores): tail figures (p99, max, timer gaps, delays) and the verdicts that use "
                "them reflect other processes too; rerun on an idle machine."] if busy else []
+    main_table = [table, "", f"**{held} of {len(verdicts)} targets hold.**", ""] if verdicts else []
     return "\n".join([
         f"Measured {m['date']} on {m['nproc']} × {m['cpu']} (Linux {m['kernel']}), "
         f"Qt {m['qt']}, {m['superqt']}; load average {m['load']} at start, "
         f"{load_end} at end; {seconds:.0f} s in all."] + warning + [
+        ""] + main_table + [
+        "Process workers (`worker_create_process`) next to thread workers, producer "
+        "flat out, a GUI callback reading one byte per 4 KiB page; rates from the first "
+        f"value to `finished`, medians of {PROCESS_RUNS} workers:",
         "",
-        table,
-        "",
-        f"**{held} of {len(verdicts)} targets hold.**",
+        processes,
     ])
 
 
@@ -336,27 +378,35 @@ def write_doc(path, text):
         f.write(f"{head}{begin}\n{text}\n{end}{tail}")
 
 
+PARTS = {"throughput": throughput_rows, "latency": latency_rows, "lifecycle": lifecycle_rows,
+         "flood": flood_rows, "starvation": starvation_rows, "process": process_table}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", required=True, help="meson build dir (with bench/qtw_bench)")
     ap.add_argument("--doc", help="markdown file to update (doc/performance.md)")
     ap.add_argument("--python", default=sys.executable, help="python with superqt and PyQt6")
+    ap.add_argument("--only", choices=sorted(PARTS), action="append",
+                    help="run only these parts (repeatable); the doc is then left alone")
     a = ap.parse_args()
     r = Runner(a.build, a.python)
     t0 = time.monotonic()
     m = machine(r)
     t = Table()
-    for part in (throughput_rows, latency_rows, lifecycle_rows, flood_rows, starvation_rows):
-        part(t, r)
+    for name, part in PARTS.items():
+        if name != "process" and (not a.only or name in a.only):
+            part(t, r)
+    processes = process_table(r) if not a.only or "process" in a.only else "(not run)"
     with open("/proc/loadavg") as f:
         load_end = " ".join(f.read().split()[:3])
-    text = report(m, t.markdown(), t.verdicts(), time.monotonic() - t0, load_end)
+    text = report(m, t.markdown(), t.verdicts(), time.monotonic() - t0, load_end, processes)
     print(text)
     raw = os.path.join(a.build, "bench", "results.json")
     with open(raw, "w") as f:
         json.dump({"machine": m, "runs": r.log}, f, indent=1)
     print(f"\n(every run: {raw})", file=sys.stderr)
-    if a.doc:
+    if a.doc and not a.only:
         write_doc(a.doc, text)
         print(f"\n(written to {a.doc})", file=sys.stderr)
     return 0

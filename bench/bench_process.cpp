@@ -1,8 +1,10 @@
 // Process workers next to thread workers: yield throughput (8-byte values)
 // and 1 MiB frame throughput, producer flat out, a GUI callback that reads one
 // byte per 4 KiB page. Timed from the first value delivered to FINISHED (a
-// process's start is its own column: start to first value); median of runs.
-//   bench_process [runs [row-filter]]      (QT_QPA_PLATFORM=offscreen)
+// process's start is its own figure: start to first value); median of runs.
+//   bench_process ROW [runs=N]     one JSON line (run_bench.py reads it)
+//   bench_process list [runs=N]    every row, as a table
+// QT_QPA_PLATFORM=offscreen. The modules come from QTW_PROCESS_MODULES.
 #include <qtworker.h>
 
 #include <algorithm>
@@ -17,7 +19,7 @@
 namespace {
 
 constexpr uint64_t kValues = 200000;
-constexpr uint64_t kFrames = 256;
+constexpr uint64_t kFrames = 1024;
 constexpr uint64_t kFrameSize = 1 << 20;
 
 using Clock = std::chrono::steady_clock;
@@ -98,9 +100,28 @@ worker *thread(worker_fn fn, const worker_options *o) {
 }
 
 struct Row {
+    const char *id;
     const char *name;
     worker *(*make)();
-    double units_per_value;  // MiB per value for frame rows, 0 = count values
+    bool frames;  // 1 MiB frames: MiB/s = values/s
+};
+
+const Row kRows[] = {
+    {"thread-yield", "yield 8 B, thread worker", [] { return thread(thread_count, nullptr); }, false},
+    {"process-yield", "yield 8 B, process worker",
+     [] { return process("pm_count", kValues, 0); }, false},
+    {"thread-frame", "1 MiB frame, thread worker (malloc)",
+     [] { return thread(thread_frames, nullptr); }, true},
+    {"process-frame", "1 MiB frame, process (worker_bytes_new: memfd, no copy)",
+     [] { return process("pm_frames", kFrames, kFrameSize); }, true},
+    {"process-frame-copy", "1 MiB frame, process (module malloc: one copy)",
+     [] { return process("pm_frames_heap", kFrames, kFrameSize); }, true},
+    {"thread-frame-cap16", "1 MiB frame, thread worker (malloc), capacity 16",
+     [] { return thread(thread_frames, frame_options()); }, true},
+    {"process-frame-cap16", "1 MiB frame, process (no copy), capacity 16",
+     [] { return process("pm_frames", kFrames, kFrameSize, frame_options()); }, true},
+    {"process-frame-copy-cap16", "1 MiB frame, process (one copy), capacity 16",
+     [] { return process("pm_frames_heap", kFrames, kFrameSize, frame_options()); }, true},
 };
 
 double median(std::vector<double> v) {
@@ -108,41 +129,42 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
+struct Result {
+    double rate = 0, start_ms = 0;
+};
+
+Result measure(const Row &row, int runs) {
+    std::vector<double> rates, starts;
+    for (int i = 0; i < runs; i++) {
+        double startup;
+        rates.push_back(time_worker(row.make(), &startup));
+        starts.push_back(startup);
+    }
+    return {median(rates), median(starts)};
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-    int runs = argc > 1 ? std::atoi(argv[1]) : 3;
-    const char *filter = argc > 2 ? argv[2] : "";
+    const char *which = argc > 1 ? argv[1] : "list";
+    int runs = 3;
+    for (int i = 2; i < argc; i++)
+        if (std::strncmp(argv[i], "runs=", 5) == 0) runs = std::max(1, std::atoi(argv[i] + 5));
     worker_app_init(&argc, argv);
-    const Row rows[] = {
-        {"yield 8 B   thread worker", [] { return thread(thread_count, nullptr); }, 0},
-        {"yield 8 B   process worker", [] { return process("pm_count", kValues, 0); }, 0},
-        {"1 MiB frame thread worker (malloc)", [] { return thread(thread_frames, nullptr); }, 1},
-        {"1 MiB frame process (worker_bytes_new: memfd, no copy)",
-         [] { return process("pm_frames", kFrames, kFrameSize); }, 1},
-        {"1 MiB frame process (module malloc: one copy)",
-         [] { return process("pm_frames_heap", kFrames, kFrameSize); }, 1},
-        {"1 MiB frame thread worker (malloc), capacity 16",
-         [] { return thread(thread_frames, frame_options()); }, 1},
-        {"1 MiB frame process (no copy), capacity 16",
-         [] { return process("pm_frames", kFrames, kFrameSize, frame_options()); }, 1},
-        {"1 MiB frame process (one copy), capacity 16",
-         [] { return process("pm_frames_heap", kFrames, kFrameSize, frame_options()); }, 1},
-    };
-    std::printf("%-56s %12s %10s %10s\n", "row", "values/s", "MiB/s", "start ms");
-    for (const Row &row : rows) {
-        if (!std::strstr(row.name, filter)) continue;
-        std::vector<double> rates, starts;
-        for (int i = 0; i < runs; i++) {
-            double startup;
-            rates.push_back(time_worker(row.make(), &startup));
-            starts.push_back(startup);
-        }
-        double r = median(rates);
-        std::string mib = "-";
-        if (row.units_per_value > 0) mib = std::to_string((long)(r * row.units_per_value));
-        std::printf("%-56s %12.0f %10s %10.1f\n", row.name, r, mib.c_str(), median(starts));
+    bool list = std::strcmp(which, "list") == 0;
+    if (list) std::printf("%-58s %12s %10s\n", "row", "values/s", "start ms");
+    for (const Row &row : kRows) {
+        if (!list && std::strcmp(row.id, which) != 0) continue;
+        Result r = measure(row, runs);
+        if (list)
+            std::printf("%-58s %12.0f %10.1f\n", row.name, r.rate, r.start_ms);
+        else
+            std::printf("{\"rate\": %.1f, \"mib_s\": %.1f, \"start_ms\": %.2f, \"runs\": %d}\n",
+                        r.rate, row.frames ? r.rate : 0.0, r.start_ms, runs);
         std::fflush(stdout);
+        if (!list) return 0;
     }
-    return 0;
+    if (list) return 0;
+    std::fprintf(stderr, "bench_process: unknown row '%s' (try 'list')\n", which);
+    return 2;
 }
