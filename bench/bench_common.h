@@ -184,7 +184,8 @@ public:
         timer_.start(16);
     }
     // Includes the gap still open now (a GUI that is frozen at this moment).
-    int64_t max_gap_ns() const { return std::max(max_.load(), now_ns() - last_.load()); }
+    int64_t max_gap_ns() const { return std::max(max_.load(), open_gap_ns()); }
+    int64_t open_gap_ns() const { return now_ns() - last_.load(); }
 
 private:
     QTimer timer_;

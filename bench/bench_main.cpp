@@ -249,7 +249,8 @@ void mode_flood(Impl &impl, const Args &a) {
     std::atomic<bool> capped{false}, stop{false};
     int64_t t0 = now_ns();
     auto report = [&](bool drained) {
-        Json().num("max_gap_ms", gm.max_gap_ns() / 1e6).num("produced", produced.load())
+        Json().num("max_gap_ms", gm.max_gap_ns() / 1e6).num("open_gap_ms", gm.open_gap_ns() / 1e6)
+            .num("produced", produced.load())
             .num("delivered", delivered.load())
             .num("rss_growth_mb", (proc_status_kb("VmHWM:") - base_kb) / 1024.0)
             .flag("drained", drained).flag("rss_capped", capped.load())
