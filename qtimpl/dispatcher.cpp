@@ -22,6 +22,7 @@ const QEvent::Type kWakeEvent = QEvent::Type(QEvent::User + 0x5157);
 const QEvent::Type kQuitEvent = QEvent::Type(QEvent::User + 0x5158);
 constexpr size_t kQuota = 512;  // entries per worker per round-robin turn
 constexpr auto kTurnBudget = std::chrono::milliseconds(4);  // then yield to the loop
+constexpr size_t kGarbageBatch = 64;  // emptied chunks (~450 KB) per hand-off
 
 struct EventBox {
     worker_event ev;
@@ -32,7 +33,7 @@ struct EventBox {
 
 class Dispatcher : public QObject {
 public:
-    std::mutex mu;
+    StreamMutex mu;
     std::deque<worker *> ready;
     bool wake_posted = false;
     int pending_exit_code = 0;  // worker_app_quit, handed over under mu
@@ -40,7 +41,7 @@ public:
     void post_quit(int code) {
         QEvent *quit;
         {
-            std::lock_guard<std::mutex> lk(mu);
+            std::lock_guard<StreamMutex> lk(mu);
             pending_exit_code = code;
             quit = new QEvent(kQuitEvent);
         }
@@ -53,7 +54,7 @@ public:
         // ThreadSanitizer see that hand-over.
         int exit_code;
         {
-            std::lock_guard<std::mutex> lk(mu);
+            std::lock_guard<StreamMutex> lk(mu);
             exit_code = pending_exit_code;
         }
         if (e->type() == kQuitEvent) {
@@ -68,7 +69,7 @@ public:
     void schedule(worker *w) {
         QEvent *wake;
         {
-            std::lock_guard<std::mutex> lk(mu);
+            std::lock_guard<StreamMutex> lk(mu);
             ready.push_back(w);
             if (wake_posted) return;
             wake_posted = true;
@@ -81,20 +82,20 @@ public:
     void drain(std::chrono::steady_clock::duration budget) {
         Budget clock(budget);
         {
-            std::lock_guard<std::mutex> lk(mu);
+            std::lock_guard<StreamMutex> lk(mu);
             wake_posted = false;
         }
         for (;;) {
             worker *w;
             {
-                std::lock_guard<std::mutex> lk(mu);
+                std::lock_guard<StreamMutex> lk(mu);
                 if (ready.empty()) return;
                 if (clock.spent()) break;
                 w = ready.front();
                 ready.pop_front();
             }
             if (drain_worker(w, clock)) {
-                std::lock_guard<std::mutex> lk(mu);
+                std::lock_guard<StreamMutex> lk(mu);
                 ready.push_back(w);  // round-robin: an endless flood starves nobody
             }
         }
@@ -102,7 +103,7 @@ public:
         // then the next loop turn continues.
         QEvent *wake;
         {
-            std::lock_guard<std::mutex> lk(mu);
+            std::lock_guard<StreamMutex> lk(mu);
             if (wake_posted) return;
             wake_posted = true;
             wake = new QEvent(kWakeEvent);
@@ -142,7 +143,7 @@ private:
     bool drain_worker(worker *w, Budget &clock) {
         ChunkQueue<Entry> &batch = w->batch;  // home thread only, w->delivering guards it
         {
-            std::lock_guard<std::mutex> lk(w->mu);
+            std::lock_guard<qtw::StreamMutex> lk(w->mu);
             if (w->delivering) {
                 // A callback re-entered the loop: delivering here would
                 // overtake its batch. The outer drain requeues w when done.
@@ -165,7 +166,7 @@ private:
                 finished = true;
                 // Before its callbacks run: a connect from one of them is
                 // refused (ESTATE) instead of returning an id never called.
-                std::lock_guard<std::mutex> lk(w->mu);
+                std::lock_guard<qtw::StreamMutex> lk(w->mu);
                 w->finished_delivered = true;
             }
             if (w->abort_requested.load(std::memory_order_relaxed) &&
@@ -177,7 +178,7 @@ private:
         }
         bool more;
         {
-            std::lock_guard<std::mutex> lk(w->mu);
+            std::lock_guard<qtw::StreamMutex> lk(w->mu);
             w->delivering = false;
             w->data_entries -= freed;
             // Wake a producer waiting at capacity only once half is free:
@@ -191,6 +192,11 @@ private:
             }
             if (finished) w->finished_delivered = true;
         }
+        // Emptied chunks of a large backlog are freed on a pool thread: the
+        // free() that ends a backlog can hand the heap back to the kernel
+        // (20-35 ms for 800 MB), which must not stall this loop.
+        if (batch.garbage_size() >= kGarbageBatch || (finished && batch.garbage_size()))
+            pool_run(ChunkQueue<Entry>::free_garbage, batch.take_garbage());
         if (finished) {
             release(w);  // the library's reference taken by worker_start
             return false;
@@ -204,7 +210,7 @@ private:
         if (v != w->snapshot_version || !w->snapshot) {
             auto fresh = std::make_shared<std::vector<std::shared_ptr<Connection>>>();
             {
-                std::lock_guard<std::mutex> lk(w->mu);
+                std::lock_guard<qtw::StreamMutex> lk(w->mu);
                 *fresh = w->conns;
                 v = w->conn_version.load();
             }

@@ -69,7 +69,7 @@ void group_release(worker *w) {
             next->group_holder = true;
         }
     }
-    if (next) pool_submit(run_worker, next);
+    if (next) pool_submit(next);
 }
 
 void group_on_quit(worker *w) {
@@ -86,7 +86,7 @@ void group_on_quit(worker *w) {
         w->group_queued = false;
     }
     // Never runs its function: STARTED, ABORTED, FINISHED come at once.
-    pool_submit(run_worker, w);
+    pool_submit(w);
 }
 
 }  // namespace qtw

@@ -9,8 +9,8 @@ namespace qtw {
 namespace {
 
 struct Task {
-    void (*run)(worker *);
-    worker *w;
+    void (*run)(void *);
+    void *arg;
 };
 
 struct Pool {
@@ -41,25 +41,29 @@ void thread_main() {
         Task t = p.tasks.front();
         p.tasks.pop_front();
         lk.unlock();
-        t.run(t.w);
+        t.run(t.arg);
         lk.lock();
     }
 }
 
 }  // namespace
 
-void pool_submit(void (*run)(worker *), worker *w) {
+void pool_run(void (*run)(void *), void *arg) {
     Pool &p = pool();
     bool spawn;
     {
         std::lock_guard<std::mutex> lk(p.mu);
-        p.tasks.push_back({run, w});
+        p.tasks.push_back({run, arg});
         spawn = p.tasks.size() > p.idle;  // every queued task needs its own thread
     }
     if (spawn)
         std::thread(thread_main).detach();
     else
         p.cv.notify_one();
+}
+
+void pool_submit(worker *w) {
+    pool_run([](void *arg) { run_worker(static_cast<worker *>(arg)); }, w);
 }
 
 }  // namespace qtw

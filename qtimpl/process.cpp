@@ -311,7 +311,7 @@ void Session::sync_owner() {
     bool abort, pause;
     std::deque<Sent> sends;
     {
-        std::lock_guard<std::mutex> lk(w_->mu);
+        std::lock_guard<qtw::StreamMutex> lk(w_->mu);
         abort = w_->abort_requested;
         pause = w_->pause_requested;
         if (!abort) sends.swap(w_->inbox);
@@ -464,7 +464,7 @@ bool Session::handle(wire::In &in) {
 void Session::park_if_paused() {
     bool park;
     {
-        std::lock_guard<std::mutex> lk(w_->mu);
+        std::lock_guard<qtw::StreamMutex> lk(w_->mu);
         park = w_->pause_requested && !w_->abort_requested;
     }
     if (park) worker_abort_requested(ctx_);

@@ -32,7 +32,7 @@ static Entry *append_locked(worker *w, Entry &&e) {
     return slot;
 }
 
-void push_control_locked(worker *w, std::unique_lock<std::mutex> &, Entry &&e) {
+void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &, Entry &&e) {
     append_locked(w, std::move(e));
 }
 
@@ -49,7 +49,7 @@ static bool take_stale_locked(worker *w, int slot, Entry *stale) {
     return true;
 }
 
-int push_data_locked(worker *w, std::unique_lock<std::mutex> &lk, Entry &e, Entry *stale) {
+int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e, Entry *stale) {
     int slot = w->policy == WORKER_LATEST ? latest_slot(e.type) : -1;
     if (slot >= 0 && take_stale_locked(w, slot, stale) && slot == 0) w->dropped.fetch_add(1);
     // Output waits at capacity under every policy: a chatty worker cannot
@@ -73,7 +73,7 @@ int push_data(worker *w, Entry &&e) {
     Entry stale;
     int rc;
     {
-        std::unique_lock<std::mutex> lk(w->mu);
+        std::unique_lock<qtw::StreamMutex> lk(w->mu);
         rc = push_data_locked(w, lk, e, &stale);
     }
     stale.release();

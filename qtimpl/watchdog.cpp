@@ -24,7 +24,7 @@ Watchdog &watchdog() {
 }
 
 void expire(worker *w) {
-    std::lock_guard<std::mutex> lk(w->mu);
+    std::lock_guard<qtw::StreamMutex> lk(w->mu);
     if (w->phase != Phase::Running) return;
     w->timed_out = true;
     w->abort_requested = true;

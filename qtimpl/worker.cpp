@@ -51,7 +51,7 @@ long add_connection(worker *w, worker_event_type type, const char *custom_name,
     c->cb = cb;
     c->user_data = user_data;
     {
-        std::lock_guard<std::mutex> lk(h->mu);
+        std::lock_guard<qtw::StreamMutex> lk(h->mu);
         if (h->finished_delivered) {
             c->user_data_destroy = nullptr;  // destroyed below, once
         } else {
@@ -71,7 +71,7 @@ template <typename F>
 int control(worker *w, F &&change) {
     Handle h(w);
     if (!h) return WORKER_EINVAL;
-    std::lock_guard<std::mutex> lk(h->mu);
+    std::lock_guard<qtw::StreamMutex> lk(h->mu);
     if (ended(h.get())) return WORKER_ESTATE;
     change(h.get());
     if (h->poke) h->poke(h.get());  // a process worker's proxy (process.cpp)
@@ -203,7 +203,7 @@ int worker_disconnect(worker *w, long id) {
     if (!h) return WORKER_EINVAL;
     std::shared_ptr<qtw::Connection> gone;  // user_data destroyed outside the lock
     {
-        std::lock_guard<std::mutex> lk(h->mu);
+        std::lock_guard<qtw::StreamMutex> lk(h->mu);
         for (auto it = h->conns.begin(); it != h->conns.end(); ++it) {
             if ((*it)->id != id) continue;
             gone = std::move(*it);
@@ -224,7 +224,7 @@ int worker_start(worker *w) {
     qtw::Dispatcher *d = qtw::dispatcher_for(w);
     auto group_lk = qtw::group_lock(w);  // admission and start are one step
     {
-        std::lock_guard<std::mutex> lk(h->mu);
+        std::lock_guard<qtw::StreamMutex> lk(h->mu);
         if (h->phase != Phase::Created) return WORKER_ESTATE;
         if (h->group_exclusive && qtw::group_busy_locked(w)) return WORKER_EBUSY;
         h->phase = Phase::Started;
@@ -235,14 +235,14 @@ int worker_start(worker *w) {
     qtw::ensure_exit_hook();
     bool run_now = qtw::group_admit_locked(w);
     if (group_lk.owns_lock()) group_lk.unlock();
-    if (run_now) qtw::pool_submit(qtw::run_worker, w);
+    if (run_now) qtw::pool_submit(w);
     return WORKER_OK;
 }
 
 int worker_send(worker *w, void *value, worker_destroy_fn destroy) {
     Handle h(w);
     if (h) {
-        std::lock_guard<std::mutex> lk(h->mu);
+        std::lock_guard<qtw::StreamMutex> lk(h->mu);
         if (!ended(h.get())) {
             h->inbox.push_back({value, destroy});
             if (h->poke) h->poke(h.get());
@@ -279,7 +279,7 @@ int worker_quit(worker *w) {
 int worker_is_running(const worker *w) {
     Handle h(w);
     if (!h) return 0;
-    std::lock_guard<std::mutex> lk(h->mu);
+    std::lock_guard<qtw::StreamMutex> lk(h->mu);
     return h->phase == Phase::Started || h->phase == Phase::Running ||
            h->phase == Phase::Ending;
 }
@@ -287,7 +287,7 @@ int worker_is_running(const worker *w) {
 int worker_is_paused(const worker *w) {
     Handle h(w);
     if (!h) return 0;
-    std::lock_guard<std::mutex> lk(h->mu);
+    std::lock_guard<qtw::StreamMutex> lk(h->mu);
     return h->paused;
 }
 
@@ -306,7 +306,7 @@ int worker_await(worker *w, int timeout_ms) {
     if (!h) return WORKER_EINVAL;
     worker_ctx *self = qtw::current_ctx();
     if (self && self->w == w) return WORKER_ETHREAD;  // it would wait for itself
-    std::unique_lock<std::mutex> lk(h->mu);
+    std::unique_lock<qtw::StreamMutex> lk(h->mu);
     if (h->phase == Phase::Created) return WORKER_ESTATE;
     bool on_home = qtw::dispatcher_is_current_thread(h->dispatcher);
     if (on_home) {

@@ -48,7 +48,7 @@ Entry text_entry(worker_event_type type, std::string text) {
 
 // Parks while a pause is requested; PAUSED / RESUMED enter the stream in
 // order with the worker's other events. Returns ABORTED once quit was asked.
-int park_locked(worker *w, std::unique_lock<std::mutex> &lk) {
+int park_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk) {
     while (w->pause_requested && !w->abort_requested) {
         if (!w->paused) {
             w->paused = true;
@@ -103,7 +103,7 @@ static Entry outcome_locked(worker *w) {
 void run_worker(worker *w) {
     bool skip;
     {
-        std::unique_lock<std::mutex> lk(w->mu);
+        std::unique_lock<qtw::StreamMutex> lk(w->mu);
         w->phase = Phase::Running;
         push_control_locked(w, lk, make_entry(WORKER_EV_STARTED));
         skip = w->abort_requested;  // quit before it ran: never call fn
@@ -124,7 +124,7 @@ void run_worker(worker *w) {
     Entry outcome, hidden_result;
     std::deque<Sent> unreceived;
     {
-        std::unique_lock<std::mutex> lk(w->mu);
+        std::unique_lock<qtw::StreamMutex> lk(w->mu);
         w->phase = Phase::Ending;  // owner-side calls now get ESTATE
         w->paused = false;
         w->arg_consumed = true;
@@ -141,7 +141,7 @@ void run_worker(worker *w) {
         if (s.destroy) s.destroy(s.value);
     group_release(w);  // the next member of its serial group may run now
     {
-        std::unique_lock<std::mutex> lk(w->mu);
+        std::unique_lock<qtw::StreamMutex> lk(w->mu);
         w->phase = Phase::Done;
         // Leave the live registry before FINISHED can be delivered and the
         // worker freed: after this block nothing here touches w.
@@ -169,7 +169,7 @@ int worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
     Entry stale, stale_progress, progress;
     {
         // One critical section per yield: push, progress, pause, receive.
-        std::unique_lock<std::mutex> lk(w->mu);
+        std::unique_lock<qtw::StreamMutex> lk(w->mu);
         rc = qtw::push_data_locked(w, lk, e, &stale);
         if (rc == WORKER_OK && w->progress_total > 0) {
             progress = auto_progress_locked(w);
@@ -193,7 +193,7 @@ int worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
 int worker_abort_requested(worker_ctx *ctx) {
     int rc = check_ctx(ctx);
     if (rc != WORKER_OK) return rc;
-    std::unique_lock<std::mutex> lk(ctx->w->mu);
+    std::unique_lock<qtw::StreamMutex> lk(ctx->w->mu);
     return park_locked(ctx->w, lk) == WORKER_ABORTED ? 1 : 0;
 }
 
@@ -207,7 +207,7 @@ int worker_return(worker_ctx *ctx, void *value, worker_destroy_fn destroy) {
     void *old;
     worker_destroy_fn old_destroy;
     {
-        std::lock_guard<std::mutex> lk(w->mu);
+        std::lock_guard<qtw::StreamMutex> lk(w->mu);
         old = w->result;
         old_destroy = w->result_destroy;
         w->result = value;
@@ -225,7 +225,7 @@ int worker_fail(worker_ctx *ctx, int code, const char *fmt, ...) {
     std::string msg = vformat(fmt, ap);
     va_end(ap);
     worker *w = ctx->w;
-    std::lock_guard<std::mutex> lk(w->mu);
+    std::lock_guard<qtw::StreamMutex> lk(w->mu);
     if (!w->failed) {  // the first failure is the cause; later ones follow from it
         w->failed = true;
         w->fail_code = code;
