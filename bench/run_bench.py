@@ -365,8 +365,8 @@ def report(m, table, verdicts, seconds, load_end, processes):
         f"{load_end} at end; {seconds:.0f} s in all."] + warning + [
         ""] + main_table + [
         "Process workers (`worker_create_process`) next to thread workers, producer "
-        "flat out, a GUI callback reading one byte per 4 KiB page; rates from the first "
-        f"value to `finished`, medians of {PROCESS_RUNS} workers:",
+        "flat out, a GUI callback reading one byte per 4 KiB page; rates from `worker_start` "
+        f"to `finished` (a process's start-up included), medians of {PROCESS_RUNS} workers:",
         "",
         processes,
     ])
