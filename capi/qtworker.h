@@ -318,6 +318,30 @@ QTWORKER_API FILE *worker_stdout(worker_ctx *ctx);
 /** Like worker_stdout(), for error output (name "stderr", code 2). */
 QTWORKER_API FILE *worker_stderr(worker_ctx *ctx);
 
+/** worker_capture_stdio() flag: the C `stdout` stream and descriptor 1. */
+#define WORKER_CAPTURE_STDOUT 1u
+/** worker_capture_stdio() flag: the C `stderr` stream and descriptor 2. */
+#define WORKER_CAPTURE_STDERR 2u
+
+/** Capture what the process prints to its real stdout / stderr (flags), or
+    end the capture (0). Every byte still reaches the original descriptor.
+    A line printed with C stdio (printf, puts, fprintf(stderr, ...)) inside a
+    worker's function becomes an OUTPUT event of that worker, as with
+    worker_stdout(). Bytes written to descriptor 1 / 2 otherwise (write(),
+    std::cout, Fortran, child processes) carry no thread: such a line goes to
+    a worker only if exactly one worker function is running when it is read.
+    A captured line never waits: if it has no worker, or the worker's stream
+    holds `capacity` entries, it is only passed through, and counted
+    (worker_capture_unattributed()). A stdio piece flushed without a newline
+    arrives as a line of its own. Replaces the C library's `stdout`/`stderr`
+    pointers: call it while no worker is printing, not from a worker's
+    function. Returns WORKER_EINVAL for unknown flags, WORKER_ESTATE if a
+    capture is already on, WORKER_ETHREAD inside a worker function,
+    WORKER_ENOMEM if a pipe or stream cannot be made. See doc/guide.md. */
+QTWORKER_API int worker_capture_stdio(unsigned flags);
+/** Captured lines that reached no worker's events, since the process began. */
+QTWORKER_API long long worker_capture_unattributed(void);
+
 /* ------------------------------------------------------ plain-C hosts */
 /* plain-C hosts (no Qt code of their own) */
 /** Make a QApplication if none exists (offscreen when there is no display).

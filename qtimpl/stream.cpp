@@ -81,4 +81,15 @@ int push_data(worker *w, Entry &&e) {
     return rc;
 }
 
+bool try_push_output(worker *w, std::string &&line, int stream_no) {
+    Entry e(WORKER_EV_OUTPUT);
+    e.text = std::make_unique<std::string>(std::move(line));
+    e.code = stream_no;
+    std::lock_guard<StreamMutex> lk(w->mu);
+    // Never after the function ended: the outcome is the last data entry.
+    if (w->phase != Phase::Running || w->data_entries >= w->capacity) return false;
+    append_locked(w, std::move(e));
+    return true;
+}
+
 }  // namespace qtw

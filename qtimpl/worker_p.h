@@ -248,6 +248,9 @@ void unwatch_timeout(worker *w);
 // Worker output streams (output.cpp).
 FILE *open_output(worker *w, int stream_no);  // 1 = stdout, 2 = stderr
 void close_outputs(worker *w);                  // emits partial lines
+// A captured line (capture.cpp) as an OUTPUT event of w, without waiting:
+// false when w's stream is at capacity or its function is not running.
+bool try_push_output(worker *w, std::string &&line, int stream_no);
 
 // Thread pool.
 void pool_submit(worker *w);                    // runs run_worker(w) on a pool thread

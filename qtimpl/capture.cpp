@@ -1,0 +1,233 @@
+// Process-wide capture of stdout / stderr (worker_capture_stdio), two paths:
+// 1. C stdio: the C library's `stdout` / `stderr` pointers are swapped for
+//    fopencookie streams. Their write callback runs on the printing thread,
+//    so a line printed inside a worker function is that worker's, exactly.
+// 2. Descriptors 1 / 2: a pipe each, read by one thread. Bytes that bypass
+//    stdio (write(2), std::cout, Fortran, child processes) arrive without a
+//    thread: a line goes to a worker only when exactly one worker function
+//    is running.
+// Every byte also reaches the original descriptor. A captured line never
+// waits: the printing thread may hold the stdio lock the GUI needs.
+#include "worker_p.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+namespace qtw {
+namespace {
+
+constexpr int kStreams = 2;  // 0: stdout / fd 1, 1: stderr / fd 2
+
+// A stdio stream of path 1. Created once and kept: a thread may still hold
+// the pointer after the capture ends, so it only ever changes its target.
+struct CookieStream {
+    int stream;
+    std::atomic<int> fd;  // the original descriptor while capturing, else 1 / 2
+    FILE *file = nullptr;
+};
+
+struct Capture {
+    std::mutex mu;  // one start / stop at a time; guards the fields below
+    unsigned flags = 0;
+    int saved[kStreams] = {-1, -1};    // the original fd 1 / 2
+    int pipe_rd[kStreams] = {-1, -1};  // path 2: what was written to fd 1 / 2
+    int stop[2] = {-1, -1};            // tells the reader to finish
+    FILE *old_file[kStreams] = {nullptr, nullptr};
+    CookieStream *cookie[kStreams] = {nullptr, nullptr};
+    std::thread reader;
+    std::atomic<long long> unattributed{0};
+};
+
+// Leaked on purpose: a printing thread may use it during static destruction.
+Capture &capture() {
+    static Capture *c = new Capture;
+    return *c;
+}
+
+void write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t k = ::write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return;  // the original descriptor is gone: nothing to pass on to
+        }
+        p += k;
+        n -= size_t(k);
+    }
+}
+
+// Calls emit(line) for each complete line of buf, carrying the rest in
+// partial; lines longer than WORKER_MAX_LINE are split, as for worker_stdout.
+template <typename F>
+void split_lines(std::string &partial, const char *buf, size_t n, F &&emit) {
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] != '\n') partial.push_back(buf[i]);
+        if (buf[i] == '\n' || partial.size() >= WORKER_MAX_LINE) {
+            emit(std::move(partial));
+            partial.clear();
+        }
+    }
+}
+
+void give(worker *w, std::string &&line, int stream) {
+    if (!w || !try_push_output(w, std::move(line), stream + 1)) capture().unattributed++;
+}
+
+// Path 1: the printing thread's worker, if it is inside a worker function.
+ssize_t cookie_write(void *cookie, const char *buf, size_t n) {
+    auto *s = static_cast<CookieStream *>(cookie);
+    write_all(s->fd.load(), buf, n);
+    worker_ctx *ctx = current_ctx();
+    std::string partial;
+    split_lines(partial, buf, n, [&](std::string &&l) { give(ctx ? ctx->w : nullptr, std::move(l), s->stream); });
+    // A piece without '\n' (an explicit fflush, a full buffer) is a line of
+    // its own: the stream is shared by every thread, so it cannot be held.
+    if (!partial.empty()) give(ctx ? ctx->w : nullptr, std::move(partial), s->stream);
+    return ssize_t(n);
+}
+
+CookieStream *cookie_for(int stream) {
+    auto *s = new CookieStream{stream, {stream + 1}};
+    cookie_io_functions_t io{};
+    io.write = cookie_write;
+    s->file = fopencookie(s, "w", io);
+    if (!s->file) {
+        delete s;
+        return nullptr;
+    }
+    setvbuf(s->file, nullptr, _IOLBF, BUFSIZ);  // a line is one write
+    return s;
+}
+
+// Path 2: the worker, if exactly one worker function is running right now.
+worker *only_running_worker(std::vector<worker *> &refs) {
+    worker *only = nullptr;
+    int running = 0;
+    for (worker *w : refs) {
+        std::lock_guard<StreamMutex> lk(w->mu);
+        if (w->phase == Phase::Running) {
+            running++;
+            only = w;
+        }
+    }
+    return running == 1 ? only : nullptr;
+}
+
+void attribute(std::string &&line, int stream) {
+    std::vector<worker *> refs = live_workers();
+    give(only_running_worker(refs), std::move(line), stream);
+    for (worker *w : refs) release(w);
+}
+
+void reader_main(int rd0, int rd1, int out0, int out1, int stop_fd) {
+    const int rd[kStreams] = {rd0, rd1}, out[kStreams] = {out0, out1};
+    std::string partial[kStreams];
+    char buf[4096];
+    bool stopping = false;
+    for (;;) {
+        pollfd fds[kStreams + 1];
+        int n = 0;
+        for (int i = 0; i < kStreams; i++) fds[n++] = {rd[i], POLLIN, 0};
+        fds[n++] = {stop_fd, POLLIN, 0};
+        // Once told to stop, only what is already in the pipes is read.
+        if (poll(fds, nfds_t(n), stopping ? 0 : -1) < 0 && errno != EINTR) break;
+        bool got = false;
+        for (int i = 0; i < kStreams; i++) {
+            if (rd[i] < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+            ssize_t k = ::read(rd[i], buf, sizeof buf);
+            if (k <= 0) continue;
+            got = true;
+            write_all(out[i], buf, size_t(k));
+            split_lines(partial[i], buf, size_t(k), [&](std::string &&l) { attribute(std::move(l), i); });
+        }
+        if (fds[kStreams].revents & POLLIN) stopping = true;
+        if (stopping && !got) break;
+    }
+    for (int i = 0; i < kStreams; i++)
+        if (!partial[i].empty()) attribute(std::move(partial[i]), i);
+}
+
+void close_fd(int &fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+}
+
+// Redirects fd (1 or 2) into a new pipe; the original stays at c.saved[i].
+bool redirect(Capture &c, int i) {
+    int p[2];
+    c.saved[i] = fcntl(i + 1, F_DUPFD_CLOEXEC, 3);
+    if (c.saved[i] < 0 || pipe2(p, O_CLOEXEC) != 0) return false;
+    dup2(p[1], i + 1);  // fd 1 / 2 stay inheritable, as they were
+    ::close(p[1]);
+    c.pipe_rd[i] = p[0];
+    fcntl(p[0], F_SETFL, O_NONBLOCK);  // the final drain must not block
+    return true;
+}
+
+void stop_locked(Capture &c) {
+    fflush(nullptr);  // what stdio still holds goes out through the cookies
+    for (int i = 0; i < kStreams; i++) {
+        if (c.old_file[i]) (i == 0 ? stdout : stderr) = c.old_file[i];
+        c.old_file[i] = nullptr;
+        if (c.cookie[i]) c.cookie[i]->fd.store(i + 1);
+        if (c.saved[i] >= 0) dup2(c.saved[i], i + 1);
+    }
+    if (c.reader.joinable()) {
+        char b = 1;
+        write_all(c.stop[1], &b, 1);
+        c.reader.join();
+    }
+    for (int i = 0; i < kStreams; i++) {
+        close_fd(c.saved[i]);
+        close_fd(c.pipe_rd[i]);
+    }
+    close_fd(c.stop[0]);
+    close_fd(c.stop[1]);
+    c.flags = 0;
+}
+
+}  // namespace
+}  // namespace qtw
+
+extern "C" {
+
+int worker_capture_stdio(unsigned flags) {
+    using namespace qtw;
+    if (flags & ~unsigned(WORKER_CAPTURE_STDOUT | WORKER_CAPTURE_STDERR)) return WORKER_EINVAL;
+    if (current_ctx()) return WORKER_ETHREAD;
+    Capture &c = capture();
+    std::lock_guard<std::mutex> lk(c.mu);
+    if (flags == 0) {
+        if (c.flags) stop_locked(c);
+        return WORKER_OK;
+    }
+    if (c.flags) return WORKER_ESTATE;
+    for (int i = 0; i < kStreams; i++)
+        if ((flags & (1u << i)) && !c.cookie[i] && !(c.cookie[i] = cookie_for(i))) return WORKER_ENOMEM;
+    fflush(nullptr);
+    c.flags = flags;
+    bool ok = pipe2(c.stop, O_CLOEXEC) == 0;
+    for (int i = 0; ok && i < kStreams; i++) {
+        if (!(flags & (1u << i))) continue;
+        ok = redirect(c, i);
+        if (!ok) break;
+        c.cookie[i]->fd.store(c.saved[i]);
+        c.old_file[i] = i == 0 ? stdout : stderr;
+        (i == 0 ? stdout : stderr) = c.cookie[i]->file;
+    }
+    if (!ok) {
+        stop_locked(c);  // undoes what was done
+        return WORKER_ENOMEM;
+    }
+    int out[kStreams];
+    for (int i = 0; i < kStreams; i++) out[i] = c.saved[i] >= 0 ? c.saved[i] : i + 1;
+    c.reader = std::thread(reader_main, c.pipe_rd[0], c.pipe_rd[1], out[0], out[1], c.stop[0]);
+    return WORKER_OK;
+}
+
+long long worker_capture_unattributed(void) { return qtw::capture().unattributed.load(); }
+
+}  // extern "C"

@@ -1,0 +1,201 @@
+// worker_capture_stdio: the process's stdout / stderr captured while every
+// byte still reaches the original descriptor; lines attributed to the worker
+// that printed them where that can be known.
+#include "harness.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+using namespace th;
+
+namespace {
+
+// Points descriptor fd at a temporary file for the test (the "original"
+// descriptor of the capture), and reads back what reached it.
+class FileOnFd {
+public:
+    explicit FileOnFd(int fd) : fd_(fd) {
+        std::fflush(nullptr);
+        char tmpl[] = "/tmp/qtw-capture-XXXXXX";
+        file_ = mkstemp(tmpl);
+        path_ = tmpl;
+        saved_ = dup(fd);
+        dup2(file_, fd);
+    }
+    ~FileOnFd() {
+        restore();
+        ::close(file_);
+        unlink(path_.c_str());
+    }
+    void restore() {
+        if (saved_ < 0) return;
+        std::fflush(nullptr);
+        dup2(saved_, fd_);
+        ::close(saved_);
+        saved_ = -1;
+    }
+    std::string text() const {
+        std::string s;
+        char buf[4096];
+        ssize_t n;
+        for (off_t off = 0; (n = pread(file_, buf, sizeof buf, off)) > 0; off += n) s.append(buf, size_t(n));
+        return s;
+    }
+
+private:
+    int fd_, file_, saved_;
+    std::string path_;
+};
+
+std::vector<std::string> outputs(const Recorder &r, const char *stream) {
+    std::vector<std::string> out;
+    for (auto &e : r.events())
+        if (e.type == WORKER_EV_OUTPUT && e.name == stream) out.push_back(e.message);
+    return out;
+}
+
+bool contains(const std::string &s, const char *part) { return s.find(part) != std::string::npos; }
+
+// Spins (on a worker thread) until pred() or 10 s.
+template <typename P>
+bool spin_until(P pred) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
+
+std::atomic<int> raw_seen{0};
+
+}  // namespace
+
+TEST(Capture, PrintfInsideAWorkerBecomesItsOutputAndStillReachesTheTerminal) {
+    FileOnFd out(1);
+    raw_seen = 0;
+    ASSERT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDOUT), WORKER_OK);
+    worker *w = worker_create([](worker_ctx *, void *) {
+        for (int i = 0; i < 3; i++) std::printf("epoch %d\n", i);
+        // Past stdio: only the descriptor sees it. The only running worker
+        // gets it; stay running until the GUI has had it.
+        ASSERT_EQ(::write(1, "raw line\n", 9), 9);
+        EXPECT_TRUE(spin_until([] { return raw_seen.load() > 0; }));
+    }, nullptr, nullptr, nullptr);
+    Recorder r(w);
+    worker_connect(w, WORKER_EV_OUTPUT, [](worker_event *ev, void *) {
+        if (std::string(ev->message) == "raw line") raw_seen++;
+    }, nullptr, nullptr);
+    worker_start(w);
+    ASSERT_TRUE(r.wait_finished());
+    ASSERT_EQ(worker_capture_stdio(0), WORKER_OK);
+    out.restore();
+    std::vector<std::string> lines = outputs(r, "stdout");
+    std::vector<std::string> epochs(lines.begin(), lines.end());
+    epochs.erase(std::remove(epochs.begin(), epochs.end(), "raw line"), epochs.end());
+    EXPECT_EQ(epochs, (std::vector<std::string>{"epoch 0", "epoch 1", "epoch 2"}));
+    EXPECT_EQ(raw_seen.load(), 1);
+    for (auto &e : r.events())
+        if (e.type == WORKER_EV_OUTPUT) {
+            EXPECT_EQ(e.code, 1);
+        }
+    std::string passed = out.text();
+    EXPECT_TRUE(contains(passed, "epoch 0\nepoch 1\nepoch 2\n")) << passed;
+    EXPECT_TRUE(contains(passed, "raw line\n")) << passed;
+    worker_unref(w);
+}
+
+TEST(Capture, StderrLinesGoToTheWorkerWithStreamNameStderr) {
+    FileOnFd err(2);
+    ASSERT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDERR), WORKER_OK);
+    worker *w = worker_create([](worker_ctx *, void *) {
+        std::fprintf(stderr, "warning: %s\n", "dark frame");
+    }, nullptr, nullptr, nullptr);
+    Recorder r(w);
+    worker_start(w);
+    ASSERT_TRUE(r.wait_finished());
+    ASSERT_EQ(worker_capture_stdio(0), WORKER_OK);
+    err.restore();
+    EXPECT_EQ(outputs(r, "stderr"), std::vector<std::string>{"warning: dark frame"});
+    EXPECT_EQ(r.first(WORKER_EV_OUTPUT).code, 2);
+    EXPECT_TRUE(contains(err.text(), "warning: dark frame\n"));
+    worker_unref(w);
+}
+
+TEST(Capture, LinesWithoutAWorkerArePassedThroughAndCounted) {
+    FileOnFd out(1);
+    long long base = worker_capture_unattributed();
+    // stdout only: Qt may warn on stderr meanwhile, which would count too.
+    ASSERT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDOUT), WORKER_OK);
+    std::printf("from the GUI thread\n");  // stdio, no worker
+    std::fflush(stdout);
+    // Two workers running at once write to the descriptor: nobody can tell
+    // whose line it is, so neither gets it.
+    static std::atomic<int> ready;
+    ready = 0;
+    auto body = [](worker_ctx *, void *arg) {
+        long long base = *static_cast<long long *>(arg);
+        ready++;
+        ASSERT_TRUE(spin_until([] { return ready.load() == 2; }));
+        ASSERT_EQ(::write(1, "two at once\n", 12), 12);
+        EXPECT_TRUE(spin_until([base] { return worker_capture_unattributed() >= base + 3; }));
+    };
+    worker *a = worker_create(body, &base, nullptr, nullptr), *b = worker_create(body, &base, nullptr, nullptr);
+    Recorder ra(a), rb(b);
+    worker_start(a);
+    worker_start(b);
+    ASSERT_TRUE(ra.wait_finished());
+    ASSERT_TRUE(rb.wait_finished());
+    ASSERT_EQ(::write(1, "no newline", 10), 10);  // passed on, and counted, at the end
+    ASSERT_EQ(worker_capture_stdio(0), WORKER_OK);
+    out.restore();
+    EXPECT_EQ(ra.count(WORKER_EV_OUTPUT) + rb.count(WORKER_EV_OUTPUT), 0);
+    EXPECT_EQ(worker_capture_unattributed(), base + 4);
+    std::string passed = out.text();
+    EXPECT_TRUE(contains(passed, "from the GUI thread\n")) << passed;
+    EXPECT_TRUE(contains(passed, "two at once\ntwo at once\n")) << passed;
+    EXPECT_TRUE(contains(passed, "no newline")) << passed;
+    worker_unref(a);
+    worker_unref(b);
+}
+
+TEST(Capture, EndingRestoresStreamsAndDescriptors) {
+    FileOnFd out(1);
+    FILE *before = stdout;
+    ASSERT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDOUT), WORKER_OK);
+    EXPECT_NE(stdout, before);
+    ASSERT_EQ(worker_capture_stdio(0), WORKER_OK);
+    EXPECT_EQ(stdout, before);
+    long long base = worker_capture_unattributed();
+    ASSERT_EQ(::write(1, "direct\n", 7), 7);  // straight to the file again
+    EXPECT_EQ(worker_capture_unattributed(), base);
+    EXPECT_TRUE(contains(out.text(), "direct\n"));
+    // Twice in a row works, and so does ending when nothing is captured.
+    ASSERT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDOUT), WORKER_OK);
+    ASSERT_EQ(worker_capture_stdio(0), WORKER_OK);
+    EXPECT_EQ(worker_capture_stdio(0), WORKER_OK);
+}
+
+TEST(Capture, BadInput) {
+    EXPECT_EQ(worker_capture_stdio(4), WORKER_EINVAL);
+    EXPECT_EQ(worker_capture_stdio(~0u), WORKER_EINVAL);
+    ASSERT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDERR), WORKER_OK);
+    EXPECT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDOUT), WORKER_ESTATE) << "already capturing";
+    ASSERT_EQ(worker_capture_stdio(0), WORKER_OK);
+    static std::atomic<int> inside{1};
+    worker *w = worker_create([](worker_ctx *, void *) {
+        inside = worker_capture_stdio(WORKER_CAPTURE_STDOUT);
+    }, nullptr, nullptr, nullptr);
+    Recorder r(w);
+    worker_start(w);
+    ASSERT_TRUE(r.wait_finished());
+    EXPECT_EQ(inside.load(), WORKER_ETHREAD);
+    worker_unref(w);
+}
