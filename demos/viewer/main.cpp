@@ -78,7 +78,8 @@ int main(int argc, char **argv) {
     p.addHelpOption();
     const QString plugin = "plugin", dir = "plugin-dir", no_dir = "no-plugin-dir",
                   shot = "screenshot", scale = "screenshot-scale", quit = "quit-after-ms",
-                  click = "click", size = "size", stacked = "stacked";
+                  click = "click", size = "size", stacked = "stacked",
+                  no_capture = "no-capture";
     p.addOptions({
         {plugin, "Load the plugin PATH (repeatable).", "PATH"},
         {dir, "Load every *.so in DIR instead of the default folder (repeatable).", "DIR"},
@@ -90,8 +91,13 @@ int main(int argc, char **argv) {
                 "(repeatable).", "DOCK/WIDGET[=TEXT]@MS"},
         {size, "Window size.", "WxH", "1200x760"},
         {stacked, "Stack layers instead of the grid view."},
+        {no_capture, "Leave stdout/stderr alone (by default, what a plugin's worker "
+                     "prints with printf also shows in the Log dock)."},
     });
     p.process(app);
+    // Plugins printf as they compute: their lines reach the Log dock as the
+    // worker's OUTPUT, and the terminal as before.
+    if (!p.isSet(no_capture)) worker_capture_stdio(WORKER_CAPTURE_STDOUT | WORKER_CAPTURE_STDERR);
 
     QString platform = QGuiApplication::platformName();
     bool headless = p.isSet(quit) || platform == "offscreen" || platform == "minimal";
