@@ -123,7 +123,8 @@ void attribute(std::string &&line, int stream) {
 }
 
 void reader_main(int rd0, int rd1, int out0, int out1, int stop_fd) {
-    const int rd[kStreams] = {rd0, rd1}, out[kStreams] = {out0, out1};
+    int rd[kStreams] = {rd0, rd1};
+    const int out[kStreams] = {out0, out1};
     std::string partial[kStreams];
     char buf[4096];
     bool stopping = false;
@@ -138,6 +139,7 @@ void reader_main(int rd0, int rd1, int out0, int out1, int stop_fd) {
         for (int i = 0; i < kStreams; i++) {
             if (rd[i] < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
             ssize_t k = ::read(rd[i], buf, sizeof buf);
+            if (k == 0) rd[i] = -1;  // every writer closed it (stop closes the fd)
             if (k <= 0) continue;
             got = true;
             write_all(out[i], buf, size_t(k));
