@@ -6,6 +6,7 @@
 #include "viewer_plugin.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 enum { FRAMES = 256, SIZE = 256, EVERY = 16 };
@@ -27,7 +28,8 @@ static void mean_projection(worker_ctx *ctx, void *arg) {
     float *frame = malloc(SIZE * SIZE * sizeof *frame);
     (void)arg;
     if (!sum || !frame) worker_fail(ctx, WORKER_ENOMEM, "no memory for the stack");
-    for (int i = 0; sum && frame && i < FRAMES; i++) {
+    int i;
+    for (i = 0; sum && frame && i < FRAMES; i++) {
         mean_projection_frame(i, frame);
         for (int p = 0; p < SIZE * SIZE; p++) sum[p] += frame[p];
         if ((i + 1) % EVERY == 0) {  /* yield cumsum / (i + 1) */
@@ -37,6 +39,9 @@ static void mean_projection(worker_ctx *ctx, void *arg) {
             if (worker_yield(ctx, mean, vimage_free, NULL, NULL) == WORKER_ABORTED) break;
         }
     }
+    /* Plain printf, as existing lab code does: the viewer captures stdout
+       (worker_capture_stdio), so the line also shows in the Log dock. */
+    printf("%d frames averaged\n", i);
     free(frame);
     free(sum);
 }

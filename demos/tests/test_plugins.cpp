@@ -75,6 +75,17 @@ TEST_F(Average, ResultBecomesALayerWhenReturnedArrives) {
 
 class MeanProjection : public ViewerTest {};
 
+TEST_F(MeanProjection, PlainPrintfReachesTheLogDockWhenStdoutIsCaptured) {
+    // What qtviewer does at start-up (main.cpp); the tests build the viewer
+    // themselves, so they turn it on here.
+    ASSERT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDOUT), WORKER_OK);
+    load("mean_projection");
+    bool seen = wait_logged("mean projection > 256 frames averaged", 30000);
+    ASSERT_TRUE(wait_logged("mean projection: finished", 30000));
+    EXPECT_EQ(worker_capture_stdio(0), WORKER_OK);
+    EXPECT_TRUE(seen) << qPrintable(log_view().join('\n'));
+}
+
 TEST_F(MeanProjection, FinalMeanEqualsAnIndependentMean) {
     load("mean_projection");
     worker *w = demo::find_worker("mean projection");
