@@ -59,19 +59,6 @@ void write_all(int fd, const char *p, size_t n) {
     }
 }
 
-// Calls emit(line) for each complete line of buf, carrying the rest in
-// partial; lines longer than WORKER_MAX_LINE are split, as for worker_stdout.
-template <typename F>
-void split_lines(std::string &partial, const char *buf, size_t n, F &&emit) {
-    for (size_t i = 0; i < n; i++) {
-        if (buf[i] != '\n') partial.push_back(buf[i]);
-        if (buf[i] == '\n' || partial.size() >= WORKER_MAX_LINE) {
-            emit(std::move(partial));
-            partial.clear();
-        }
-    }
-}
-
 void give(worker *w, std::string &&line, int stream) {
     if (!w || !try_push_output(w, std::move(line), stream + 1)) capture().unattributed++;
 }

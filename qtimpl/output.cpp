@@ -16,30 +16,22 @@ struct OutputStream {
 
 namespace {
 
-void emit_line(OutputStream *o) {
+void emit_line(OutputStream *o, std::string &&line) {
     Entry e(WORKER_EV_OUTPUT);
-    e.text = std::make_unique<std::string>(std::move(o->partial));
-    o->partial.clear();
+    e.text = std::make_unique<std::string>(std::move(line));
     e.code = o->stream_no;
     push_data(o->w, std::move(e));  // waits at capacity: output is never dropped
 }
 
 ssize_t write_lines(void *cookie, const char *buf, size_t size) {
     auto *o = static_cast<OutputStream *>(cookie);
-    for (size_t i = 0; i < size; i++) {
-        if (buf[i] == '\n') {
-            emit_line(o);
-            continue;
-        }
-        o->partial.push_back(buf[i]);
-        if (o->partial.size() >= WORKER_MAX_LINE) emit_line(o);
-    }
+    split_lines(o->partial, buf, size, [o](std::string &&line) { emit_line(o, std::move(line)); });
     return (ssize_t)size;
 }
 
 int close_lines(void *cookie) {
     auto *o = static_cast<OutputStream *>(cookie);
-    if (!o->partial.empty()) emit_line(o);  // a last line without '\n'
+    if (!o->partial.empty()) emit_line(o, std::move(o->partial));  // a last line without '\n'
     delete o;
     return 0;
 }

@@ -248,6 +248,19 @@ void unwatch_timeout(worker *w);
 // Worker output streams (output.cpp).
 FILE *open_output(worker *w, int stream_no);  // 1 = stdout, 2 = stderr
 void close_outputs(worker *w);                  // emits partial lines
+// Calls emit(line) for each complete line of buf, carrying the rest in
+// partial; a line reaching WORKER_MAX_LINE is emitted in pieces that long.
+template <typename F>
+void split_lines(std::string &partial, const char *buf, size_t n, F &&emit) {
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] != '\n') partial.push_back(buf[i]);
+        if (buf[i] == '\n' || partial.size() >= WORKER_MAX_LINE) {
+            emit(std::move(partial));
+            partial.clear();
+        }
+    }
+}
+
 // A captured line (capture.cpp) as an OUTPUT event of w, without waiting:
 // false when w's stream is at capacity or its function is not running.
 bool try_push_output(worker *w, std::string &&line, int stream_no);
