@@ -156,8 +156,16 @@ bool redirect(Capture &c, int i) {
     return true;
 }
 
+// Only the two streams being swapped: fflush(NULL) would take every FILE's
+// lock, and a worker_stdout() writer waiting at capacity holds its own (a
+// deadlock whenever the GUI thread calls this while one waits).
+void flush_std_streams() {
+    fflush(stdout);
+    fflush(stderr);
+}
+
 void stop_locked(Capture &c) {
-    fflush(nullptr);  // what stdio still holds goes out through the cookies
+    flush_std_streams();  // what stdio still holds goes out through the cookies
     for (int i = 0; i < kStreams; i++) {
         if (c.old_file[i]) (i == 0 ? stdout : stderr) = c.old_file[i];
         c.old_file[i] = nullptr;
@@ -196,7 +204,7 @@ int worker_capture_stdio(unsigned flags) {
     if (c.flags) return WORKER_ESTATE;
     for (int i = 0; i < kStreams; i++)
         if ((flags & (1u << i)) && !c.cookie[i] && !(c.cookie[i] = cookie_for(i))) return WORKER_ENOMEM;
-    fflush(nullptr);
+    flush_std_streams();
     c.flags = flags;
     bool ok = pipe2(c.stop, O_CLOEXEC) == 0;
     for (int i = 0; ok && i < kStreams; i++) {

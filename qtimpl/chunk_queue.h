@@ -75,6 +75,52 @@ public:
     }
     static void free_garbage(void *list) { free_list(static_cast<Chunk *>(list)); }
 
+    // Removes, in place and in order, every item for which drop(item) holds
+    // (a dropped item is reset to T{}), calls moved(from, to) for each kept
+    // item that changes place, and recycles the chunks left empty. Never
+    // allocates: LATEST compacts its tombstones with it under the
+    // producer's lock, so it must not fail or stall.
+    template <typename Drop, typename Moved>
+    void compact(Drop &&drop, Moved &&moved) {
+        if (!first_) return;
+        Chunk *wc = first_;
+        size_t wi = first_->head;
+        for (Chunk *rc = first_; rc; rc = rc->next) {
+            for (size_t ri = rc->head; ri < rc->tail; ri++) {
+                T &item = rc->items[ri];
+                if (drop(item)) {
+                    item = T{};
+                    size_--;
+                    continue;
+                }
+                if (wi == N) {
+                    wc = wc->next;
+                    wi = 0;
+                }
+                if (&wc->items[wi] != &item) {
+                    wc->items[wi] = std::move(item);
+                    moved(&item, &wc->items[wi]);
+                }
+                wi++;
+            }
+        }
+        Chunk *rest = wc->next;
+        wc->next = nullptr;
+        wc->tail = wi;
+        last_ = wc;
+        if (wc->head == wc->tail) {  // nothing kept: wc is the first chunk
+            first_ = last_ = nullptr;
+            keep_spare(wc);
+        }
+        // All kept as spares (not garbage): the queue refills to about the
+        // same length, and garbage would pile up until its owner swaps it.
+        while (rest) {
+            Chunk *next = rest->next;
+            keep_spare(rest);
+            rest = next;
+        }
+    }
+
     template <typename F>
     void for_each(F &&f) {
         for (Chunk *c = first_; c; c = c->next)
@@ -99,6 +145,12 @@ private:
         else
             first_ = c;
         last_ = c;
+    }
+
+    void keep_spare(Chunk *c) {
+        c->next = spare_;
+        spare_ = c;
+        nspare_++;
     }
 
     void recycle(Chunk *c) {

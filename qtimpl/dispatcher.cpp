@@ -37,6 +37,11 @@ public:
     std::deque<worker *> ready;
     bool wake_posted = false;
     int pending_exit_code = 0;  // worker_app_quit, handed over under mu
+    // Producers homed here waiting for room, and worker_await calls running
+    // on this thread (see wait_for_space_locked).
+    std::mutex waiters_mu;
+    worker *space_waiting = nullptr;
+    std::atomic<int> awaiting{0};
 
     void post_quit(int code) {
         QEvent *quit;
@@ -150,10 +155,7 @@ private:
                 w->requeue_after_delivery = true;
                 return false;
             }
-            if (batch.empty()) {
-                batch.swap(w->stream);
-                w->latest[0] = w->latest[1] = nullptr;  // now being delivered
-            }
+            if (batch.empty()) take_stream_locked(w, batch);
             w->delivering = true;
         }
         size_t freed = 0, n = 0;
@@ -240,8 +242,9 @@ private:
         for (const auto &c : *conns) {
             if (c->type != e.type) continue;
             if (c->filter_name && (!e.text || c->custom_name != *e.text)) continue;
-            handled = true;
-            c->invoke(&box.ev);
+            // Only a callback that ran handles an error: one disconnected
+            // during this delivery must not make it silent.
+            if (c->invoke(&box.ev)) handled = true;
         }
         if (e.type == WORKER_EV_ERRORED && !handled) report_unhandled_error(&box.ev);
         if (box.taken) {
@@ -251,9 +254,9 @@ private:
     }
 };
 
-void Connection::invoke(worker_event *ev) {
+bool Connection::invoke(worker_event *ev) {
     int s = Idle;
-    if (!state.compare_exchange_strong(s, Calling)) return;  // disconnected
+    if (!state.compare_exchange_strong(s, Calling)) return false;  // disconnected
     cb(ev, user_data);
     s = Calling;
     if (!state.compare_exchange_strong(s, Idle)) {
@@ -261,6 +264,7 @@ void Connection::invoke(worker_event *ev) {
         state.store(Dead);
         destroy_user_data();
     }
+    return true;
 }
 
 void Connection::disconnect() {
@@ -333,6 +337,70 @@ bool dispatcher_is_current_thread(const Dispatcher *d) {
 }
 
 void dispatcher_schedule(Dispatcher *d, worker *w) { d->schedule(w); }
+
+bool home_is_awaiting(const worker *w) {
+    return w->dispatcher && w->dispatcher->awaiting.load(std::memory_order_acquire) > 0;
+}
+
+// The producer holds w->mu from its check of `awaiting` (under waiters_mu)
+// until wait() releases it; begin_home_await takes w->mu before notifying,
+// so the wake-up cannot fall between the two. Lock order: w->mu, then
+// waiters_mu (begin_home_await never holds both).
+void wait_for_space_locked(worker *w, std::unique_lock<StreamMutex> &lk) {
+    Dispatcher *d = w->dispatcher;
+    {
+        std::lock_guard<std::mutex> g(d->waiters_mu);
+        if (d->awaiting.load() > 0) return;
+        w->space_prev = nullptr;
+        w->space_kicked = false;
+        w->space_next = d->space_waiting;
+        if (d->space_waiting) d->space_waiting->space_prev = w;
+        d->space_waiting = w;
+    }
+    w->space_waiters++;
+    w->space_cv.wait(lk);
+    w->space_waiters--;
+    std::lock_guard<std::mutex> g(d->waiters_mu);
+    if (w->space_prev)
+        w->space_prev->space_next = w->space_next;
+    else
+        d->space_waiting = w->space_next;
+    if (w->space_next) w->space_next->space_prev = w->space_prev;
+    w->space_prev = w->space_next = nullptr;
+}
+
+// Wakes every producer waiting for room, a few at a time (no allocation:
+// this must work when memory is short).
+void begin_home_await(Dispatcher *d) {
+    constexpr int kBatch = 32;
+    {
+        std::lock_guard<std::mutex> g(d->waiters_mu);
+        d->awaiting.fetch_add(1);
+        for (worker *w = d->space_waiting; w; w = w->space_next) w->space_kicked = false;
+    }
+    for (;;) {
+        worker *batch[kBatch];
+        int n = 0;
+        {
+            std::lock_guard<std::mutex> g(d->waiters_mu);
+            for (worker *w = d->space_waiting; w && n < kBatch; w = w->space_next) {
+                if (w->space_kicked || !acquire(w)) continue;
+                w->space_kicked = true;
+                batch[n++] = w;
+            }
+        }
+        if (n == 0) return;
+        for (int i = 0; i < n; i++) {
+            {
+                std::lock_guard<StreamMutex> lk(batch[i]->mu);
+                batch[i]->space_cv.notify_all();
+            }
+            release(batch[i]);
+        }
+    }
+}
+
+void end_home_await(Dispatcher *d) { d->awaiting.fetch_sub(1); }
 
 void deliver_all_on_this_thread() {
     Dispatcher *d = nullptr;

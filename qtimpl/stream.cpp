@@ -21,6 +21,8 @@ static int latest_slot(worker_event_type t) {
     return t == WORKER_EV_YIELDED ? 0 : t == WORKER_EV_PROGRESS ? 1 : -1;
 }
 
+constexpr size_t kMinCompaction = 64;  // tombstones tolerated before compacting
+
 static Entry *append_locked(worker *w, Entry &&e) {
     if (counts_against_capacity(e.type)) w->data_entries++;
     Entry *slot = w->stream.push_back(std::move(e));
@@ -38,7 +40,18 @@ void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &, Entry 
 
 // LATEST: the undelivered entry of the same kind is replaced in O(1): its
 // payload moves out (destroyed after unlocking) and its place in the stream
-// becomes a tombstone the dispatcher skips.
+// becomes a tombstone the dispatcher skips. Tombstones are compacted away
+// once they outnumber the live entries, so a LATEST stream holds O(capacity)
+// entries however long the GUI stalls (it grew by 655 MB/s before).
+static void compact_tombstones_locked(worker *w) {
+    w->stream.compact([](const Entry &e) { return e.tombstone; },
+                      [w](Entry *from, Entry *to) {
+                          for (Entry *&l : w->latest)
+                              if (l == from) l = to;
+                      });
+    w->tombstones = 0;
+}
+
 static bool take_stale_locked(worker *w, int slot, Entry *stale) {
     Entry *old = w->latest[slot];
     if (!old) return false;
@@ -46,7 +59,15 @@ static bool take_stale_locked(worker *w, int slot, Entry *stale) {
     old->tombstone = true;
     w->latest[slot] = nullptr;
     w->data_entries--;
+    if (++w->tombstones > kMinCompaction && w->tombstones * 2 > w->stream.size())
+        compact_tombstones_locked(w);
     return true;
+}
+
+void take_stream_locked(worker *w, ChunkQueue<Entry> &batch) {
+    batch.swap(w->stream);
+    w->latest[0] = w->latest[1] = nullptr;  // now being delivered: not replaceable
+    w->tombstones = 0;
 }
 
 int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e, Entry *stale) {
@@ -56,11 +77,8 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
     // exhaust memory, and no line is ever dropped.
     bool bounded = w->policy != WORKER_QUEUE || e.type == WORKER_EV_OUTPUT;
     while (!w->abort_requested && bounded &&
-           w->data_entries >= w->capacity && w->home_waiters == 0) {
-        w->space_waiters++;
-        w->space_cv.wait(lk);
-        w->space_waiters--;
-    }
+           w->data_entries >= w->capacity && !home_is_awaiting(w))
+        wait_for_space_locked(w, lk);
     // After quit, yields are refused (the producer should return) but a
     // warning, progress or custom event still reaches the GUI, unblocked.
     if (w->abort_requested && e.type == WORKER_EV_YIELDED) return WORKER_ABORTED;

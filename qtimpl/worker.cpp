@@ -309,11 +309,15 @@ int worker_await(worker *w, int timeout_ms) {
     std::unique_lock<qtw::StreamMutex> lk(h->mu);
     if (h->phase == Phase::Created) return WORKER_ESTATE;
     bool on_home = qtw::dispatcher_is_current_thread(h->dispatcher);
-    if (on_home) {
-        // The loop that would drain a BLOCK worker is this caller: let the
-        // producer queue past capacity rather than deadlock.
-        h->home_waiters++;
-        h->space_cv.notify_all();
+    qtw::Dispatcher *home = on_home ? h->dispatcher : nullptr;
+    if (home) {
+        // The loop that would drain a BLOCK worker is this caller: every
+        // producer homed here queues past capacity rather than deadlock
+        // (the awaited one, and whatever it waits for: a serial group's
+        // earlier members). Taken with mu released: it locks each producer.
+        lk.unlock();
+        qtw::begin_home_await(home);
+        lk.lock();
     }
     auto done = [&] { return h->phase == Phase::Done; };
     bool ok = true;
@@ -321,7 +325,10 @@ int worker_await(worker *w, int timeout_ms) {
         h->done_cv.wait(lk, done);
     else
         ok = h->done_cv.wait_for(lk, std::chrono::milliseconds(timeout_ms), done);
-    if (on_home) h->home_waiters--;
+    if (home) {
+        lk.unlock();
+        qtw::end_home_await(home);
+    }
     return ok ? WORKER_OK : WORKER_ETIMEDOUT;
 }
 

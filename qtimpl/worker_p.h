@@ -120,7 +120,7 @@ struct Connection {
         if (d) d(user_data);
     }
     void disconnect();                          // any thread
-    void invoke(worker_event *ev);              // home thread
+    bool invoke(worker_event *ev);              // home thread; false: not called
     ~Connection() { destroy_user_data(); }
 };
 
@@ -176,9 +176,14 @@ struct worker {
     worker_destroy_fn result_destroy = nullptr;
     qtw::ChunkQueue<qtw::Entry> stream;
     qtw::Entry *latest[2] = {nullptr, nullptr};  // LATEST: undelivered yield, progress
+    size_t tombstones = 0;          // LATEST-replaced entries still in stream
     size_t data_entries = 0;        // entries counted against capacity
     size_t space_waiters = 0;
-    int home_waiters = 0;           // worker_await callers on the home thread
+    // In its dispatcher's list of producers waiting for room (guarded by
+    // that dispatcher's waiters lock), so a worker_await on the home thread
+    // can wake them all.
+    worker *space_prev = nullptr, *space_next = nullptr;
+    bool space_kicked = false;
     bool scheduled = false;         // in (or being drained by) the dispatcher
     std::deque<qtw::Sent> inbox;
     long long yields = 0;
@@ -233,6 +238,8 @@ int push_data(worker *w, Entry &&e);
 // after unlocking), a refused entry stays in e.
 int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e, Entry *stale);
 void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e);
+// Hands the whole stream to the dispatcher (batch must be empty).
+void take_stream_locked(worker *w, ChunkQueue<Entry> &batch);
 
 // Serial groups (groups.cpp).
 std::unique_lock<std::mutex> group_lock(const worker *w);  // empty lock if no group
@@ -277,6 +284,14 @@ void *creator_home_thread();
 Dispatcher *dispatcher_for(worker *w);
 bool dispatcher_is_current_thread(const Dispatcher *d);
 void dispatcher_schedule(Dispatcher *d, worker *w);
+// While the home thread waits (worker_await), no producer homed there waits
+// for room: everything the awaited worker waits on (itself, a serial group's
+// earlier members, a pipeline's stages) keeps moving. wait_for_space_locked
+// waits on w->space_cv unless that is the case.
+void wait_for_space_locked(worker *w, std::unique_lock<StreamMutex> &lk);
+bool home_is_awaiting(const worker *w);
+void begin_home_await(Dispatcher *d);
+void end_home_await(Dispatcher *d);
 void deliver_all_on_this_thread();
 void ensure_exit_hook();
 void post_app_quit(int code);  // QCoreApplication::exit(code) on the app thread

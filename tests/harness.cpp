@@ -1,7 +1,12 @@
 #include "harness.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 namespace th {
@@ -174,6 +179,43 @@ bool wait_no_pump(const std::atomic<bool> &flag, int timeout_ms) {
 }
 
 void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+struct HangGuard::State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread t;
+};
+
+HangGuard::HangGuard(const char *what, int timeout_ms) : s_(new State) {
+    State *s = s_.get();
+    s->t = std::thread([s, what, timeout_ms] {
+        std::unique_lock<std::mutex> lk(s->mu);
+        if (s->cv.wait_for(lk, std::chrono::milliseconds(timeout_ms), [s] { return s->done; }))
+            return;
+        std::fprintf(stderr, "HANG: %s (still blocked after %d ms)\n", what, timeout_ms);
+        std::fflush(stderr);
+        std::_Exit(3);
+    });
+}
+
+HangGuard::~HangGuard() {
+    {
+        std::lock_guard<std::mutex> lk(s_->mu);
+        s_->done = true;
+    }
+    s_->cv.notify_all();
+    s_->t.join();
+}
+
+long resident_bytes() {
+    long pages = 0, resident = 0;
+    if (FILE *f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        std::fclose(f);
+    }
+    return resident * sysconf(_SC_PAGESIZE);
+}
 
 static bool is_outcome(worker_event_type t) {
     return t == WORKER_EV_RETURNED || t == WORKER_EV_ERRORED || t == WORKER_EV_ABORTED;

@@ -116,6 +116,24 @@ bool wait_no_pump(const std::atomic<bool> &flag, int timeout_ms = 10000);
 // Sleeps the calling thread (a body pacing itself, a GUI not pumping).
 void nap(int ms = 1);
 
+// Ends the process with a message if still alive after timeout_ms: a call
+// that deadlocks (and cannot be unblocked from outside) fails its test
+// instead of hanging the suite until meson's timeout.
+class HangGuard {
+public:
+    HangGuard(const char *what, int timeout_ms = 30000);
+    ~HangGuard();
+    HangGuard(const HangGuard &) = delete;
+    HangGuard &operator=(const HangGuard &) = delete;
+
+private:
+    struct State;
+    std::unique_ptr<State> s_;
+};
+
+// Resident memory of this process in bytes (/proc/self/statm).
+long resident_bytes();
+
 const char *type_name(worker_event_type t);
 
 }  // namespace th

@@ -199,3 +199,33 @@ TEST(Capture, BadInput) {
     EXPECT_EQ(inside.load(), WORKER_ETHREAD);
     worker_unref(w);
 }
+
+// Turning the capture on or off while a worker_stdout() writer waits at
+// capacity (the GUI not draining yet) must not wait for that writer: it
+// holds its FILE's lock, which fflush(NULL) would take (a deadlock).
+TEST(Capture, StartAndEndWhileAWorkerStdoutWriterWaitsAtCapacity) {
+    static std::atomic<int> written{0};
+    written = 0;
+    worker_options o;
+    worker_options_init(&o);
+    o.capacity = 1;
+    Job j([](worker_ctx *ctx) {
+        for (int i = 0; i < 3; i++) {
+            std::fprintf(worker_stdout(ctx), "waiting line %d\n", i);
+            written = i + 1;
+        }
+    }, &o);
+    ASSERT_EQ(j.start(), WORKER_OK);
+    // The first line fills the stream; the second one's writer now waits.
+    ASSERT_TRUE(wait_no_pump([] { return written.load() >= 1; }));
+    nap(50);
+    EXPECT_EQ(written.load(), 1) << "the writer did not wait at capacity";
+    {
+        HangGuard guard("worker_capture_stdio while a writer waits at capacity");
+        EXPECT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDOUT), WORKER_OK);
+        EXPECT_EQ(worker_capture_stdio(0), WORKER_OK);
+    }
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(outputs(*j.rec, "stdout"),
+              (std::vector<std::string>{"waiting line 0", "waiting line 1", "waiting line 2"}));
+}
