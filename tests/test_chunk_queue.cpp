@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <vector>
 #include <thread>
 
 namespace {
@@ -60,6 +61,40 @@ TEST(ChunkQueue, DestructorFreesEntriesSparesAndGarbage) {
     EXPECT_GT(q.garbage_size(), 0u);
     // ~Queue: the leak checkers of the sanitizer and valgrind stages fail on a
     // chunk or an entry left behind.
+}
+
+// compact(): drops in place, keeps order across chunks (also after the
+// first chunk was partly popped), reports every move, keeps working after.
+TEST(ChunkQueue, CompactDropsInPlaceKeepsOrderAndReportsMoves) {
+    Queue q;
+    fill(q, 0, 3);
+    q.pop_front();  // the first chunk starts at index 1
+    fill(q, 3, 30);
+    std::vector<std::pair<int *, int *>> moves;
+    q.compact([](const std::unique_ptr<int> &p) { return *p % 3 != 0; },
+              [&](std::unique_ptr<int> *from, std::unique_ptr<int> *to) {
+                  moves.push_back({from->get(), to->get()});
+              });
+    ASSERT_EQ(q.size(), 10u);  // 3, 6, ..., 30
+    EXPECT_FALSE(moves.empty());
+    for (auto &m : moves) EXPECT_EQ(m.first, nullptr) << "the source of a move is left empty";
+    for (int i = 1; i <= 10; i++) ASSERT_EQ(*q.pop_front(), 3 * i);
+    EXPECT_TRUE(q.empty());
+    fill(q, 100, 9);  // the chunks given back are reused
+    for (int i = 100; i < 109; i++) ASSERT_EQ(*q.pop_front(), i);
+}
+
+TEST(ChunkQueue, CompactToEmptyAndToFull) {
+    Queue q;
+    fill(q, 0, 17);
+    q.compact([](const std::unique_ptr<int> &) { return true; }, [](auto *, auto *) {});
+    EXPECT_TRUE(q.empty());
+    fill(q, 0, 17);
+    int moved = 0;
+    q.compact([](const std::unique_ptr<int> &) { return false; }, [&](auto *, auto *) { moved++; });
+    EXPECT_EQ(moved, 0) << "nothing dropped: nothing moves";
+    ASSERT_EQ(q.size(), 17u);
+    for (int i = 0; i < 17; i++) ASSERT_EQ(*q.pop_front(), i);
 }
 
 }  // namespace
