@@ -70,7 +70,8 @@ enum { WORKER_OK = 0,        /**< success                                  */
        WORKER_ETIMEDOUT = -5,/**< a wait ran out of time                   */
        WORKER_ABORTED = -6,  /**< quit requested: return from your fn      */
        WORKER_ENOAPP = -7,   /**< no QCoreApplication                      */
-       WORKER_EBUSY = -8 };  /**< exclusive serial group is busy           */
+       WORKER_EBUSY = -8,    /**< exclusive serial group is busy           */
+       WORKER_EAGAIN = -9 }; /**< no thread could be created: retry later  */
 
 /** The library's version as QTWORKER_VERSION_HEX / _STRING (compare with the
     header's macros to detect a mismatched shared library). */

@@ -6,7 +6,28 @@
 #include <QThread>
 #include <QTimer>
 
+#include <chrono>
 #include <cstdlib>
+#include <system_error>
+#include <thread>
+
+namespace qtw {
+
+int status_of_current_exception() noexcept {
+    try {
+        throw;
+    } catch (const std::bad_alloc &) {
+        return WORKER_ENOMEM;
+    } catch (const std::system_error &e) {
+        return e.code() == std::errc::resource_unavailable_try_again ? WORKER_EAGAIN : WORKER_ENOMEM;
+    } catch (...) {
+        return WORKER_ENOMEM;
+    }
+}
+
+void wait_for_memory() { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }
+
+}  // namespace qtw
 
 extern "C" {
 
@@ -25,6 +46,7 @@ const char *worker_strerror(int status) {
     case WORKER_ABORTED: return "quit was requested: return from the worker function";
     case WORKER_ENOAPP: return "no QCoreApplication exists (call worker_app_init first)";
     case WORKER_EBUSY: return "the worker's exclusive serial group is busy";
+    case WORKER_EAGAIN: return "a system limit was reached (no thread could be created): try again later";
     default: return "unknown status code";
     }
 }
@@ -42,7 +64,11 @@ int worker_app_init(int *argc, char **argv) {
     if (!std::getenv("QT_QPA_PLATFORM") && !std::getenv("DISPLAY") &&
         !std::getenv("WAYLAND_DISPLAY"))
         setenv("QT_QPA_PLATFORM", "offscreen", 0);
-    new QApplication(*argc, argv);  // lives until the process ends
+    try {
+        new QApplication(*argc, argv);  // lives until the process ends
+    } catch (...) {
+        return qtw::status_of_current_exception();
+    }
     return WORKER_OK;
 }
 
@@ -56,7 +82,11 @@ void worker_app_quit(int code) {
     if (!app) return;
     // Queued on the app thread through the dispatcher, whose hand-over
     // ThreadSanitizer can see (a queued lambda's would be inside Qt).
-    qtw::post_app_quit(code);
+    try {
+        qtw::post_app_quit(code);
+    } catch (...) {
+        // no memory for the dispatcher: nothing to report through a void call
+    }
 }
 
 int worker_app_process_events(int max_ms) {

@@ -139,6 +139,14 @@ void reader_main(int rd0, int rd1, int out0, int out1, int stop_fd) {
         if (!partial[i].empty()) attribute(std::move(partial[i]), i);
 }
 
+CookieStream *guarded_cookie_for(int i) {
+    try {
+        return cookie_for(i);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
 void close_fd(int &fd) {
     if (fd >= 0) ::close(fd);
     fd = -1;
@@ -203,7 +211,7 @@ int worker_capture_stdio(unsigned flags) {
     }
     if (c.flags) return WORKER_ESTATE;
     for (int i = 0; i < kStreams; i++)
-        if ((flags & (1u << i)) && !c.cookie[i] && !(c.cookie[i] = cookie_for(i))) return WORKER_ENOMEM;
+        if ((flags & (1u << i)) && !c.cookie[i] && !(c.cookie[i] = guarded_cookie_for(i))) return WORKER_ENOMEM;
     flush_std_streams();
     c.flags = flags;
     bool ok = pipe2(c.stop, O_CLOEXEC) == 0;
@@ -221,7 +229,12 @@ int worker_capture_stdio(unsigned flags) {
     }
     int out[kStreams];
     for (int i = 0; i < kStreams; i++) out[i] = c.saved[i] >= 0 ? c.saved[i] : i + 1;
-    c.reader = std::thread(reader_main, c.pipe_rd[0], c.pipe_rd[1], out[0], out[1], c.stop[0]);
+    try {
+        c.reader = std::thread(reader_main, c.pipe_rd[0], c.pipe_rd[1], out[0], out[1], c.stop[0]);
+    } catch (...) {
+        stop_locked(c);  // no reader: undo the redirection
+        return status_of_current_exception();
+    }
     return WORKER_OK;
 }
 

@@ -33,6 +33,8 @@ public:
     }
 
     bool empty() const { return size_ == 0; }
+    // The next push_back needs a new chunk (it allocates, and may throw).
+    bool next_push_allocates() const { return (!last_ || last_->tail == N) && !spare_; }
     size_t size() const { return size_; }
 
     // Appends v; the returned slot stays valid until it is popped.

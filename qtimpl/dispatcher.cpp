@@ -34,7 +34,9 @@ struct EventBox {
 class Dispatcher : public QObject {
 public:
     StreamMutex mu;
-    std::deque<worker *> ready;
+    // Workers with entries to deliver, linked through worker::ready_next: no
+    // allocation, so a schedule can never fail (a worker is in it once).
+    worker *ready_head = nullptr, *ready_tail = nullptr;
     bool wake_posted = false;
     int pending_exit_code = 0;  // worker_app_quit, handed over under mu
     // Producers homed here waiting for room, and worker_await calls running
@@ -48,9 +50,9 @@ public:
         {
             std::lock_guard<StreamMutex> lk(mu);
             pending_exit_code = code;
-            quit = new QEvent(kQuitEvent);
+            quit = new (std::nothrow) QEvent(kQuitEvent);
         }
-        QCoreApplication::postEvent(this, quit);
+        if (quit) QCoreApplication::postEvent(this, quit);
     }
 
     bool event(QEvent *e) override {
@@ -72,15 +74,13 @@ public:
     }
 
     void schedule(worker *w) {
-        QEvent *wake;
         {
             std::lock_guard<StreamMutex> lk(mu);
-            ready.push_back(w);
+            push_ready_locked(w);
             if (wake_posted) return;
             wake_posted = true;
-            wake = new QEvent(kWakeEvent);
         }
-        QCoreApplication::postEvent(this, wake);
+        post_wake();
     }
 
     // Delivers until nothing is ready or the budget is spent.
@@ -94,29 +94,57 @@ public:
             worker *w;
             {
                 std::lock_guard<StreamMutex> lk(mu);
-                if (ready.empty()) return;
+                if (!ready_head) return;
                 if (clock.spent()) break;
-                w = ready.front();
-                ready.pop_front();
+                w = ready_head;
+                ready_head = w->ready_next;
+                if (!ready_head) ready_tail = nullptr;
+                w->ready_next = nullptr;
             }
             if (drain_worker(w, clock)) {
                 std::lock_guard<StreamMutex> lk(mu);
-                ready.push_back(w);  // round-robin: an endless flood starves nobody
+                push_ready_locked(w);  // round-robin: an endless flood starves nobody
             }
         }
         // Budget spent with work left: timers, paint and input run first,
         // then the next loop turn continues.
-        QEvent *wake;
         {
             std::lock_guard<StreamMutex> lk(mu);
             if (wake_posted) return;
             wake_posted = true;
-            wake = new QEvent(kWakeEvent);
         }
-        QCoreApplication::postEvent(this, wake);
+        post_wake();
     }
 
 private:
+    void push_ready_locked(worker *w) {
+        w->ready_next = nullptr;
+        if (ready_tail)
+            ready_tail->ready_next = w;
+        else
+            ready_head = w;
+        ready_tail = w;
+    }
+
+    // One wake event per drain. Allocated under mu (the hand-over to the
+    // home thread goes through Qt's uninstrumented lock; event() takes mu,
+    // so ThreadSanitizer sees it); without memory it waits for some, since a
+    // lost wake would leave the worker's events undelivered for good.
+    void post_wake() {
+        for (;;) {
+            QEvent *wake;
+            {
+                std::lock_guard<StreamMutex> lk(mu);
+                wake = new (std::nothrow) QEvent(kWakeEvent);
+            }
+            if (wake) {
+                QCoreApplication::postEvent(this, wake);
+                return;
+            }
+            wait_for_memory();
+        }
+    }
+
     // Reads the clock every `stride` entries: stride grows while entries are
     // cheap (the clock would dominate at 10 M values/s) and shrinks to 1 when
     // callbacks are slow, so a batch never overruns the budget by much.
@@ -198,7 +226,7 @@ private:
         // free() that ends a backlog can hand the heap back to the kernel
         // (20-35 ms for 800 MB), which must not stall this loop.
         if (batch.garbage_size() >= kGarbageBatch || (finished && batch.garbage_size()))
-            pool_run(ChunkQueue<Entry>::free_garbage, batch.take_garbage());
+            pool_run_here_or_after(ChunkQueue<Entry>::free_garbage, batch.take_garbage());
         if (finished) {
             release(w);  // the library's reference taken by worker_start
             return false;
@@ -257,7 +285,14 @@ private:
 bool Connection::invoke(worker_event *ev) {
     int s = Idle;
     if (!state.compare_exchange_strong(s, Calling)) return false;  // disconnected
-    cb(ev, user_data);
+    try {
+        cb(ev, user_data);
+    } catch (...) {
+        // A C++ callback that throws must not unwind through Qt's event loop
+        // (that ends the process): report it and go on delivering.
+        std::fprintf(stderr, "qtworker: a callback of worker '%s' threw an exception\n",
+                     worker_name(ev->source));
+    }
     s = Calling;
     if (!state.compare_exchange_strong(s, Idle)) {
         // Disconnected while it ran (possibly by itself): destroy now.

@@ -51,6 +51,15 @@ bool group_admit_locked(worker *w) {
     return false;
 }
 
+void group_unadmit_locked(worker *w) {
+    if (w->group.empty() || !w->group_holder) return;
+    w->group_holder = false;
+    auto it = groups().by_name.find(w->group);
+    if (it == groups().by_name.end()) return;
+    it->second.busy = false;  // the group lock was held since the admission:
+    if (it->second.queue.empty()) groups().by_name.erase(it);  // nobody queued since
+}
+
 void group_release(worker *w) {
     if (w->group.empty()) return;
     worker *next = nullptr;
@@ -69,7 +78,8 @@ void group_release(worker *w) {
             next->group_holder = true;
         }
     }
-    if (next) pool_submit(next);
+    // Without a thread of its own, the next member runs on this one.
+    if (next) pool_submit_or_run_here(next);
 }
 
 void group_on_quit(worker *w) {
@@ -85,8 +95,9 @@ void group_on_quit(worker *w) {
         }
         w->group_queued = false;
     }
-    // Never runs its function: STARTED, ABORTED, FINISHED come at once.
-    pool_submit(w);
+    // Never runs its function: STARTED, ABORTED, FINISHED come at once
+    // (here, if no thread can be had: it takes no time).
+    pool_submit_or_run_here(w);
 }
 
 }  // namespace qtw

@@ -1,5 +1,6 @@
 // Registry of allocated workers (so stale handles are rejected instead of
 // dereferenced) and of live ones (for worker_list / quit-all / exit).
+#include "fault.h"
 #include "worker_p.h"
 
 #include <unordered_set>
@@ -22,6 +23,7 @@ Registry &registry() {
 }  // namespace
 
 void register_worker(worker *w) {
+    fault::check(fault::Registry);
     Registry &r = registry();
     std::lock_guard<std::mutex> lk(r.mu);
     r.all.insert(w);
@@ -54,9 +56,10 @@ void release(worker *w) {
 
 void set_live(worker *w, bool live) {
     Registry &r = registry();
+    if (live) fault::check(fault::Registry);
     std::lock_guard<std::mutex> lk(r.mu);
     if (live)
-        r.live.insert(w);
+        r.live.insert(w);  // may throw bad_alloc: then not live
     else
         r.live.erase(w);
 }
@@ -65,6 +68,7 @@ std::vector<worker *> live_workers() {
     Registry &r = registry();
     std::lock_guard<std::mutex> lk(r.mu);
     std::vector<worker *> out;
+    fault::check(fault::Registry);
     out.reserve(r.live.size());
     for (worker *w : r.live) {
         // A live worker holds the library's ref, so its count is > 0.
@@ -76,16 +80,7 @@ std::vector<worker *> live_workers() {
 
 }  // namespace qtw
 
-extern "C" {
-
-int worker_live_count(void) {
-    auto v = qtw::live_workers();
-    for (worker *w : v) qtw::release(w);
-    return (int)v.size();
-}
-
-int worker_list(worker **out, int max) {
-    if (max < 0 || (max > 0 && !out)) return WORKER_EINVAL;
+static int list_into(worker **out, int max) {
     auto v = qtw::live_workers();
     int n = 0;
     for (worker *w : v) {
@@ -98,5 +93,21 @@ int worker_list(worker **out, int max) {
     }
     return max == 0 ? (int)v.size() : n;
 }
+
+extern "C" {
+
+int worker_live_count(void) {
+    return qtw::guarded([]() -> int {
+        auto v = qtw::live_workers();
+        for (worker *w : v) qtw::release(w);
+        return (int)v.size();
+    });
+}
+
+int worker_list(worker **out, int max) {
+    if (max < 0 || (max > 0 && !out)) return WORKER_EINVAL;
+    return qtw::guarded([&]() -> int { return list_into(out, max); });
+}
+
 
 }  // extern "C"

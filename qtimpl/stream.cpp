@@ -1,6 +1,7 @@
 // The per-worker ordered event stream: the worker thread pushes, the home
 // thread's dispatcher drains. Policies (BLOCK / QUEUE / LATEST) apply to data
 // entries; control entries (started, paused, outcome, finished) never wait.
+#include "fault.h"
 #include "worker_p.h"
 
 namespace qtw {
@@ -23,9 +24,12 @@ static int latest_slot(worker_event_type t) {
 
 constexpr size_t kMinCompaction = 64;  // tombstones tolerated before compacting
 
+// May throw bad_alloc (a new chunk) before anything changed: e keeps its payload.
 static Entry *append_locked(worker *w, Entry &&e) {
-    if (counts_against_capacity(e.type)) w->data_entries++;
+    if (w->stream.next_push_allocates()) fault::check(fault::StreamChunk);
+    bool counted = counts_against_capacity(e.type);
     Entry *slot = w->stream.push_back(std::move(e));
+    if (counted) w->data_entries++;
     if (!w->scheduled) {
         // Empty -> non-empty: exactly one wakeup for the whole batch.
         w->scheduled = true;
@@ -34,8 +38,19 @@ static Entry *append_locked(worker *w, Entry &&e) {
     return slot;
 }
 
-void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &, Entry &&e) {
-    append_locked(w, std::move(e));
+// Control entries are never lost: without memory they wait for some (the
+// lock released meanwhile, so the GUI keeps delivering and freeing).
+void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e) {
+    for (;;) {
+        try {
+            append_locked(w, std::move(e));
+            return;
+        } catch (const std::bad_alloc &) {
+            lk.unlock();
+            wait_for_memory();
+            lk.lock();
+        }
+    }
 }
 
 // LATEST: the undelivered entry of the same kind is replaced in O(1): its
@@ -90,9 +105,11 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
 int push_data(worker *w, Entry &&e) {
     Entry stale;
     int rc;
-    {
+    try {
         std::unique_lock<qtw::StreamMutex> lk(w->mu);
         rc = push_data_locked(w, lk, e, &stale);
+    } catch (const std::bad_alloc &) {
+        rc = WORKER_ENOMEM;  // e still holds its payload: destroyed below
     }
     stale.release();
     if (rc != WORKER_OK) e.release();
@@ -100,14 +117,18 @@ int push_data(worker *w, Entry &&e) {
 }
 
 bool try_push_output(worker *w, std::string &&line, int stream_no) {
-    Entry e(WORKER_EV_OUTPUT);
-    e.text = std::make_unique<std::string>(std::move(line));
-    e.code = stream_no;
-    std::lock_guard<StreamMutex> lk(w->mu);
-    // Never after the function ended: the outcome is the last data entry.
-    if (w->phase != Phase::Running || w->data_entries >= w->capacity) return false;
-    append_locked(w, std::move(e));
-    return true;
+    try {
+        Entry e(WORKER_EV_OUTPUT);
+        e.text = std::make_unique<std::string>(std::move(line));
+        e.code = stream_no;
+        std::lock_guard<StreamMutex> lk(w->mu);
+        // Never after the function ended: the outcome is the last data entry.
+        if (w->phase != Phase::Running || w->data_entries >= w->capacity) return false;
+        append_locked(w, std::move(e));
+        return true;
+    } catch (const std::bad_alloc &) {
+        return false;  // passed through only, and counted, like a line at capacity
+    }
 }
 
 }  // namespace qtw

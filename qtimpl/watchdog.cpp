@@ -1,5 +1,6 @@
 // worker_options.timeout_ms: one watchdog thread quits workers still running
 // when their time is up; the outcome is ABORTED with code WORKER_ETIMEDOUT.
+#include "fault.h"
 #include "worker_p.h"
 
 #include <chrono>
@@ -59,8 +60,8 @@ void watch_loop() {
 
 }  // namespace
 
-void watch_timeout(worker *w) {
-    if (w->timeout_ms <= 0) return;
+bool watch_timeout(worker *w) {
+    if (w->timeout_ms <= 0) return true;
     Watchdog &d = watchdog();
     w->total_refs.fetch_add(1);
     std::lock_guard<std::mutex> lk(d.mu);
@@ -69,13 +70,21 @@ void watch_timeout(worker *w) {
     auto room = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now);
     auto deadline = w->timeout_ms >= room.count() ? Clock::time_point::max()
                                                   : now + std::chrono::milliseconds(w->timeout_ms);
-    w->watch_entry = d.due.emplace(deadline, w);
-    w->watched = true;
-    if (!d.running) {
-        d.running = true;
-        std::thread(watch_loop).detach();
+    try {
+        if (!d.running) {
+            fault::check(fault::Thread);
+            std::thread(watch_loop).detach();
+            d.running = true;
+        }
+        w->watch_entry = d.due.emplace(deadline, w);
+    } catch (...) {
+        // No watchdog thread or no memory: the worker runs untimed, and says so.
+        w->total_refs.fetch_sub(1);  // run_worker holds its own: never the last
+        return false;
     }
+    w->watched = true;
     d.cv.notify_one();
+    return true;
 }
 
 void unwatch_timeout(worker *w) {

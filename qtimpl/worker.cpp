@@ -1,5 +1,6 @@
 // Owner side of the C API: create, refs, connect, start, send, flow control,
 // await. Every call validates its handle through the registry first.
+#include "fault.h"
 #include "worker_p.h"
 
 #include <QCoreApplication>
@@ -44,26 +45,30 @@ long add_connection(worker *w, worker_event_type type, const char *custom_name,
         destroy_value(user_data, ud_destroy);
         return WORKER_EINVAL;
     }
-    auto c = std::make_shared<qtw::Connection>();
+    // From here c owns user_data: destroyed once when c dies (refused,
+    // or an allocation failed) or after a disconnect.
+    std::shared_ptr<qtw::Connection> c;
+    try {
+        qtw::fault::check(qtw::fault::Connection);
+        c = std::make_shared<qtw::Connection>();
+    } catch (...) {
+        destroy_value(user_data, ud_destroy);
+        return qtw::status_of_current_exception();
+    }
     c->type = type;
-    c->filter_name = custom_name != nullptr;
-    if (custom_name) c->custom_name = custom_name;
     c->cb = cb;
     c->user_data = user_data;
-    {
+    c->user_data_destroy = ud_destroy;
+    return qtw::guarded([&]() -> long {
+        c->filter_name = custom_name != nullptr;
+        if (custom_name) c->custom_name = custom_name;
         std::lock_guard<qtw::StreamMutex> lk(h->mu);
-        if (h->finished_delivered) {
-            c->user_data_destroy = nullptr;  // destroyed below, once
-        } else {
-            c->user_data_destroy = ud_destroy;
-            c->id = h->next_conn_id++;
-            h->conns.push_back(c);
-            h->conn_version.fetch_add(1);
-            return c->id;
-        }
-    }
-    destroy_value(user_data, ud_destroy);
-    return WORKER_ESTATE;
+        if (h->finished_delivered) return WORKER_ESTATE;
+        c->id = h->next_conn_id++;
+        h->conns.push_back(c);
+        h->conn_version.fetch_add(1);
+        return c->id;
+    });
 }
 
 // Shared shape of pause / resume / toggle / quit: validate, then mutate.
@@ -86,6 +91,22 @@ void request_resume(worker *w) {
 }
 
 }  // namespace
+
+static void fill_from_options(worker *w, const worker_options *opts, int policy) {
+    long serial = worker_serial.fetch_add(1) + 1;
+    w->name = opts->name ? std::string(opts->name) : "worker-" + std::to_string(serial);
+    w->policy = (worker_policy)policy;
+    w->capacity = opts->capacity ? opts->capacity : WORKER_DEFAULT_CAPACITY;
+    w->progress_total = opts->progress_total;
+    if (opts->progress_desc) {
+        w->progress_desc = opts->progress_desc;
+        w->has_progress_desc = true;
+    }
+    if (opts->group) w->group = opts->group;
+    w->group_exclusive = opts->group_exclusive != 0;
+    w->timeout_ms = opts->timeout_ms;
+    w->home_thread = qtw::creator_home_thread();
+}
 
 worker::~worker() {
     if (!arg_consumed && arg_destroy) arg_destroy(arg);
@@ -129,32 +150,27 @@ worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
         destroy_value(arg, arg_destroy);
         return nullptr;
     }
-    worker *w = new (std::nothrow) worker;
+    worker *w = qtw::fault::hit(qtw::fault::Create) ? nullptr : new (std::nothrow) worker;
     if (!w) {
         last_error = WORKER_ENOMEM;
         destroy_value(arg, arg_destroy);
         return nullptr;
     }
     w->fn = fn;
-    w->arg = arg;
+    w->arg = arg;  // from here ~worker destroys arg if w is deleted unstarted
     w->arg_destroy = arg_destroy;
-    long serial = worker_serial.fetch_add(1) + 1;
-    w->name = opts->name ? std::string(opts->name) : "worker-" + std::to_string(serial);
-    w->policy = (worker_policy)policy;
-    w->capacity = opts->capacity ? opts->capacity : WORKER_DEFAULT_CAPACITY;
-    w->progress_total = opts->progress_total;
-    if (opts->progress_desc) {
-        w->progress_desc = opts->progress_desc;
-        w->has_progress_desc = true;
+    try {
+        fill_from_options(w, opts, policy);
+        qtw::register_worker(w);
+    } catch (...) {
+        last_error = qtw::status_of_current_exception();
+        delete w;
+        return nullptr;
     }
-    if (opts->group) w->group = opts->group;
-    w->group_exclusive = opts->group_exclusive != 0;
-    w->timeout_ms = opts->timeout_ms;
-    w->home_thread = qtw::creator_home_thread();
-    qtw::register_worker(w);
     last_error = WORKER_OK;
     return w;
 }
+
 
 worker *worker_ref(worker *w) {
     Handle h(w);
@@ -221,36 +237,63 @@ int worker_start(worker *w) {
     Handle h(w);
     if (!h) return WORKER_EINVAL;
     if (!QCoreApplication::instance()) return WORKER_ENOAPP;
-    qtw::Dispatcher *d = qtw::dispatcher_for(w);
-    auto group_lk = qtw::group_lock(w);  // admission and start are one step
-    {
-        std::lock_guard<qtw::StreamMutex> lk(h->mu);
-        if (h->phase != Phase::Created) return WORKER_ESTATE;
-        if (h->group_exclusive && qtw::group_busy_locked(w)) return WORKER_EBUSY;
-        h->phase = Phase::Started;
-        h->dispatcher = d;
-    }
-    h->total_refs.fetch_add(1);  // the library's ref, dropped after FINISHED
-    qtw::set_live(w, true);
-    qtw::ensure_exit_hook();
-    bool run_now = qtw::group_admit_locked(w);
-    if (group_lk.owns_lock()) group_lk.unlock();
-    if (run_now) qtw::pool_submit(w);
-    return WORKER_OK;
+    return qtw::guarded([&]() -> int {
+        qtw::Dispatcher *d = qtw::dispatcher_for(w);
+        qtw::ensure_exit_hook();
+        // Admission and start are one step; the group lock is held until the
+        // pool has the worker, so a failed start can be undone.
+        auto group_lk = qtw::group_lock(w);
+        {
+            std::lock_guard<qtw::StreamMutex> lk(h->mu);
+            if (h->phase != Phase::Created) return WORKER_ESTATE;
+            if (h->group_exclusive && qtw::group_busy_locked(w)) return WORKER_EBUSY;
+        }
+        qtw::set_live(w, true);  // may throw bad_alloc: nothing changed yet
+        bool run_now;
+        try {
+            run_now = qtw::group_admit_locked(w);
+        } catch (...) {
+            qtw::set_live(w, false);
+            throw;
+        }
+        {
+            std::lock_guard<qtw::StreamMutex> lk(h->mu);
+            h->phase = Phase::Started;
+            h->dispatcher = d;
+        }
+        h->total_refs.fetch_add(1);  // the library's ref, dropped after FINISHED
+        if (!run_now || qtw::pool_try_submit(w)) return WORKER_OK;
+        // No thread can be had (the thread or map limit): undo, so the
+        // worker is still startable and nothing was emitted.
+        qtw::group_unadmit_locked(w);
+        {
+            std::lock_guard<qtw::StreamMutex> lk(h->mu);
+            h->phase = Phase::Created;
+        }
+        qtw::set_live(w, false);
+        h->total_refs.fetch_sub(1);  // Handle h still holds one: never the last
+        return WORKER_EAGAIN;
+    });
 }
 
 int worker_send(worker *w, void *value, worker_destroy_fn destroy) {
     Handle h(w);
+    int rc = h ? WORKER_ESTATE : WORKER_EINVAL;
     if (h) {
-        std::lock_guard<qtw::StreamMutex> lk(h->mu);
-        if (!ended(h.get())) {
-            h->inbox.push_back({value, destroy});
-            if (h->poke) h->poke(h.get());
-            return WORKER_OK;
+        try {
+            std::lock_guard<qtw::StreamMutex> lk(h->mu);
+            if (!ended(h.get())) {
+                qtw::fault::check(qtw::fault::Inbox);
+                h->inbox.push_back({value, destroy});  // strong guarantee: on throw not queued
+                if (h->poke) h->poke(h.get());
+                return WORKER_OK;
+            }
+        } catch (...) {
+            rc = qtw::status_of_current_exception();
         }
     }
     destroy_value(value, destroy);
-    return h ? WORKER_ESTATE : WORKER_EINVAL;
+    return rc;
 }
 
 int worker_pause(worker *w) { return control(w, request_pause); }
@@ -333,15 +376,17 @@ int worker_await(worker *w, int timeout_ms) {
 }
 
 int worker_quit_all(void) {
-    int n = 0;
-    for (worker *w : qtw::live_workers()) {
-        if (worker_quit(w) == WORKER_OK) n++;
-        qtw::release(w);
-    }
-    return n;
+    return qtw::guarded([]() -> int {
+        int n = 0;
+        for (worker *w : qtw::live_workers()) {
+            if (worker_quit(w) == WORKER_OK) n++;
+            qtw::release(w);
+        }
+        return n;
+    });
 }
 
-int worker_await_all(int timeout_ms) {
+static int await_all(int timeout_ms) {
     using clock = std::chrono::steady_clock;
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
     int rc = WORKER_OK;
@@ -355,6 +400,10 @@ int worker_await_all(int timeout_ms) {
         qtw::release(w);
     }
     return rc;
+}
+
+int worker_await_all(int timeout_ms) {
+    return qtw::guarded([&]() -> int { return await_all(timeout_ms); });
 }
 
 }  // extern "C"

@@ -61,6 +61,23 @@ inline void cpu_relax() {
 class Dispatcher;
 struct OutputStream;
 
+// No C++ exception crosses the C API: an entry point runs its body through
+// guarded(), which turns what was thrown into a status (bad_alloc ->
+// WORKER_ENOMEM, a thread the system refused -> WORKER_EAGAIN).
+int status_of_current_exception() noexcept;  // only inside a catch block
+template <typename F>
+auto guarded(F &&body) noexcept -> decltype(body()) {
+    try {
+        return body();
+    } catch (...) {
+        return status_of_current_exception();
+    }
+}
+// Retries an allocation the library cannot do without (an event every
+// worker must emit: STARTED, the outcome, FINISHED) until memory is back:
+// a documented wait, never a lost event.
+void wait_for_memory();
+
 // One entry of a worker's ordered event stream.
 struct Entry {
     explicit Entry(worker_event_type t = WORKER_EV_YIELDED) : type(t) {}
@@ -212,6 +229,7 @@ struct worker {
     // (its own cache lines: the consumer's half, away from the producer's)
     alignas(64) void *home_thread = nullptr;    // QThread the worker was created on
     qtw::Dispatcher *dispatcher = nullptr;
+    worker *ready_next = nullptr;   // the dispatcher's ready list (its mu)
     bool delivering = false;        // guarded by mu: a batch is being delivered
     bool requeue_after_delivery = false;
     qtw::ChunkQueue<qtw::Entry> batch;   // being delivered; swapped with stream
@@ -246,10 +264,11 @@ std::unique_lock<std::mutex> group_lock(const worker *w);  // empty lock if no g
 bool group_busy_locked(const worker *w);
 bool group_admit_locked(worker *w);     // true: run now; false: queued
 void group_release(worker *w);          // the function ended: start the next
+void group_unadmit_locked(worker *w);   // undo an admission (its start failed)
 void group_on_quit(worker *w);          // a queued member is quit: end it now
 
 // Timeouts (watchdog.cpp).
-void watch_timeout(worker *w);
+bool watch_timeout(worker *w);  // false: could not be watched (no thread)
 void unwatch_timeout(worker *w);
 
 // Worker output streams (output.cpp).
@@ -272,9 +291,16 @@ void split_lines(std::string &partial, const char *buf, size_t n, F &&emit) {
 // false when w's stream is at capacity or its function is not running.
 bool try_push_output(worker *w, std::string &&line, int stream_no);
 
-// Thread pool.
-void pool_submit(worker *w);                    // runs run_worker(w) on a pool thread
-void pool_run(void (*run)(void *), void *arg);  // any task
+// Thread pool. pool_try_run / pool_try_submit return false, having queued
+// nothing, when no thread can be had (thread limit, memory). The *_here
+// forms never fail: without a thread of its own the task runs on this
+// thread — on a pool thread right after its current task — so use them for
+// short tasks only (freeing memory, ending a worker that never runs, or the
+// next member of a serial group, which inherits the ending member's thread).
+bool pool_try_run(void (*run)(void *), void *arg);
+bool pool_try_submit(worker *w);                // run_worker(w) on a pool thread
+void pool_run_here_or_after(void (*run)(void *), void *arg);
+void pool_submit_or_run_here(worker *w);
 
 // Body run on the pool thread.
 void run_worker(worker *w);

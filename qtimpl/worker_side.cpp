@@ -1,6 +1,9 @@
 // Worker side of the C API (calls made from inside the worker's function)
 // and the body that runs on the pool thread.
+#include "fault.h"
 #include "worker_p.h"
+
+#include <cxxabi.h>
 
 #include <cstdarg>
 #include <cstdio>
@@ -40,10 +43,24 @@ Entry make_entry(worker_event_type type, void *value = nullptr,
     return e;
 }
 
+// May throw bad_alloc.
 Entry text_entry(worker_event_type type, std::string text) {
     Entry e{type};
+    qtw::fault::check(qtw::fault::Text);
     e.text = std::make_unique<std::string>(std::move(text));
     return e;
+}
+
+// An entry the worker must emit (its outcome): waits for memory if need be.
+template <typename F>
+auto must_make(F &&make) -> decltype(make()) {
+    for (;;) {
+        try {
+            return make();
+        } catch (const std::bad_alloc &) {
+            qtw::wait_for_memory();
+        }
+    }
 }
 
 // Parks while a pause is requested; PAUSED / RESUMED enter the stream in
@@ -81,15 +98,22 @@ namespace qtw {
 worker_ctx *current_ctx() { return tls_ctx; }
 void set_current_ctx(worker_ctx *ctx) { tls_ctx = ctx; }
 
-static Entry outcome_locked(worker *w) {
+// `text` was allocated beforehand (outside the lock): settling the outcome
+// itself never allocates, so it cannot fail.
+static Entry outcome_locked(worker *w, std::unique_ptr<std::string> &text) {
     if (w->failed) {
-        Entry e = text_entry(WORKER_EV_ERRORED, w->fail_message);
+        Entry e(WORKER_EV_ERRORED);
+        text->swap(w->fail_message);
+        e.text = std::move(text);
         e.code = w->fail_code;
         return e;
     }
     if (w->timed_out) {
-        Entry e = text_entry(WORKER_EV_ABORTED,
-                             "timed out after " + std::to_string(w->timeout_ms) + " ms");
+        Entry e(WORKER_EV_ABORTED);
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "timed out after %lld ms", w->timeout_ms);
+        text->assign(buf);  // fits the capacity reserved below: no allocation
+        e.text = std::move(text);
         e.code = WORKER_ETIMEDOUT;
         return e;
     }
@@ -98,6 +122,20 @@ static Entry outcome_locked(worker *w) {
     w->result = nullptr;
     w->result_destroy = nullptr;
     return e;
+}
+
+// A C++ exception thrown through the worker's function (C++ code behind a
+// C plugin) ends it as ERRORED instead of ending the process.
+static void call_function(worker *w) {
+    try {
+        w->fn(&w->ctx, w->arg);
+    } catch (const abi::__forced_unwind &) {
+        throw;  // thread cancellation must unwind
+    } catch (const std::exception &e) {
+        worker_fail(&w->ctx, WORKER_ESTATE, "uncaught C++ exception: %s", e.what());
+    } catch (...) {
+        worker_fail(&w->ctx, WORKER_ESTATE, "uncaught C++ exception");
+    }
 }
 
 void run_worker(worker *w) {
@@ -109,13 +147,19 @@ void run_worker(worker *w) {
         skip = w->abort_requested;  // quit before it ran: never call fn
     }
     if (!skip) {
-        watch_timeout(w);
         tls_ctx = &w->ctx;
-        w->fn(&w->ctx, w->arg);
+        if (!watch_timeout(w))
+            worker_warn(&w->ctx, "timeout_ms not enforced: no watchdog thread could be created");
+        call_function(w);
         tls_ctx = nullptr;
         close_outputs(w);  // a last partial line goes before the outcome
         unwatch_timeout(w);
     }
+    std::unique_ptr<std::string> outcome_text = must_make([] {
+        auto t = std::make_unique<std::string>();
+        t->reserve(64);
+        return t;
+    });
     // The function has returned: settle the outcome and take every leftover
     // (arg, a result hidden by quit/fail, sends never received) out under the
     // lock, destroy them unlocked, and only then queue the outcome and
@@ -129,7 +173,7 @@ void run_worker(worker *w) {
         w->paused = false;
         w->arg_consumed = true;
         arg = w->arg;
-        outcome = outcome_locked(w);
+        outcome = outcome_locked(w, outcome_text);
         hidden_result = make_entry(WORKER_EV_RETURNED, w->result, w->result_destroy);
         w->result = nullptr;
         w->result_destroy = nullptr;
@@ -170,10 +214,18 @@ int worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
     {
         // One critical section per yield: push, progress, pause, receive.
         std::unique_lock<qtw::StreamMutex> lk(w->mu);
-        rc = qtw::push_data_locked(w, lk, e, &stale);
+        try {
+            rc = qtw::push_data_locked(w, lk, e, &stale);
+        } catch (const std::bad_alloc &) {
+            rc = WORKER_ENOMEM;  // e still holds the value: destroyed below
+        }
         if (rc == WORKER_OK && w->progress_total > 0) {
-            progress = auto_progress_locked(w);
-            rc = qtw::push_data_locked(w, lk, progress, &stale_progress);
+            try {
+                progress = auto_progress_locked(w);
+                rc = qtw::push_data_locked(w, lk, progress, &stale_progress);
+            } catch (const std::bad_alloc &) {
+                // The value was queued: only this progress step is lost.
+            }
         }
         if (rc == WORKER_OK) rc = park_locked(w, lk);
         if (rc == WORKER_OK && sent && !w->inbox.empty()) {
@@ -222,7 +274,13 @@ int worker_fail(worker_ctx *ctx, int code, const char *fmt, ...) {
     if (rc != WORKER_OK) return rc;
     va_list ap;
     va_start(ap, fmt);
-    std::string msg = vformat(fmt, ap);
+    std::string msg;
+    try {
+        msg = vformat(fmt, ap);
+        rc = WORKER_OK;
+    } catch (const std::bad_alloc &) {
+        rc = WORKER_ENOMEM;  // still failed, without its message
+    }
     va_end(ap);
     worker *w = ctx->w;
     std::lock_guard<qtw::StreamMutex> lk(w->mu);
@@ -231,7 +289,7 @@ int worker_fail(worker_ctx *ctx, int code, const char *fmt, ...) {
         w->fail_code = code;
         w->fail_message = std::move(msg);
     }
-    return WORKER_OK;
+    return rc;
 }
 
 int worker_warn(worker_ctx *ctx, const char *fmt, ...) {
@@ -239,19 +297,23 @@ int worker_warn(worker_ctx *ctx, const char *fmt, ...) {
     if (rc != WORKER_OK) return rc;
     va_list ap;
     va_start(ap, fmt);
-    std::string msg = vformat(fmt, ap);
+    rc = qtw::guarded([&]() -> int {
+        return qtw::push_data(ctx->w, text_entry(WORKER_EV_WARNED, vformat(fmt, ap)));
+    });
     va_end(ap);
-    return qtw::push_data(ctx->w, text_entry(WORKER_EV_WARNED, std::move(msg)));
+    return rc;
 }
 
 int worker_progress(worker_ctx *ctx, long long done, long long total, const char *text) {
     int rc = check_ctx(ctx);
     if (rc != WORKER_OK) return rc;
     if (done < 0 || total < 0) return WORKER_EINVAL;
-    Entry e = text ? text_entry(WORKER_EV_PROGRESS, text) : make_entry(WORKER_EV_PROGRESS);
-    e.done = done;
-    e.total = total;
-    return qtw::push_data(ctx->w, std::move(e));
+    return qtw::guarded([&]() -> int {
+        Entry e = text ? text_entry(WORKER_EV_PROGRESS, text) : make_entry(WORKER_EV_PROGRESS);
+        e.done = done;
+        e.total = total;
+        return qtw::push_data(ctx->w, std::move(e));
+    });
 }
 
 int worker_emit(worker_ctx *ctx, const char *name, void *value, worker_destroy_fn destroy) {
@@ -261,18 +323,27 @@ int worker_emit(worker_ctx *ctx, const char *name, void *value, worker_destroy_f
         if (destroy) destroy(value);
         return rc;
     }
-    Entry e = text_entry(WORKER_EV_CUSTOM, name);
-    e.value = value;
-    e.destroy = destroy;
+    Entry e = make_entry(WORKER_EV_CUSTOM, value, destroy);
+    try {
+        qtw::fault::check(qtw::fault::Text);
+        e.text = std::make_unique<std::string>(name);
+    } catch (...) {
+        e.release();
+        return qtw::status_of_current_exception();
+    }
     return qtw::push_data(ctx->w, std::move(e));
 }
 
-FILE *worker_stdout(worker_ctx *ctx) {
-    return check_ctx(ctx) == WORKER_OK ? qtw::open_output(ctx->w, 1) : nullptr;
+static FILE *output_of(worker_ctx *ctx, int stream_no) {
+    if (check_ctx(ctx) != WORKER_OK) return nullptr;
+    try {
+        return qtw::open_output(ctx->w, stream_no);
+    } catch (...) {
+        return nullptr;  // out of memory: as if fopencookie had failed
+    }
 }
 
-FILE *worker_stderr(worker_ctx *ctx) {
-    return check_ctx(ctx) == WORKER_OK ? qtw::open_output(ctx->w, 2) : nullptr;
-}
+FILE *worker_stdout(worker_ctx *ctx) { return output_of(ctx, 1); }
+FILE *worker_stderr(worker_ctx *ctx) { return output_of(ctx, 2); }
 
 }  // extern "C"
