@@ -133,8 +133,9 @@ void Job::init(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
 }
 
 int Job::start() {
-    started_ = true;
-    return worker_start(w);
+    int rc = worker_start(w);
+    if (rc == WORKER_OK) started_ = true;  // a refused start emits nothing to wait for
+    return rc;
 }
 
 bool Job::wait_done(int timeout_ms) {
