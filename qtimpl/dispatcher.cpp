@@ -448,6 +448,8 @@ void deliver_all_on_this_thread() {
     if (d) d->drain(std::chrono::hours(1));
 }
 
+std::atomic<int> exit_joining{0};
+
 static void on_about_to_quit() {
     int timeout;
     {
@@ -455,10 +457,21 @@ static void on_about_to_quit() {
         timeout = dispatchers().exit_timeout_ms;
     }
     // Bounded quit-and-join (napari #7446, #7633), then every worker's
-    // remaining events, so each one still ends with FINISHED.
+    // remaining events, so each one still ends with FINISHED. A worker that
+    // a callback starts meanwhile is started quit (worker_start checks
+    // exit_joining): the join goes on until it has ended too, within the
+    // same bound (it was accepted, then never joined nor finished).
+    using clock = std::chrono::steady_clock;
+    auto deadline = clock::now() + std::chrono::milliseconds(timeout);
+    exit_joining.fetch_add(1);
     worker_quit_all();
-    worker_await_all(timeout);
-    deliver_all_on_this_thread();
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        worker_await_all(left.count() > 0 ? (int)left.count() : 0);
+        deliver_all_on_this_thread();
+        if (worker_live_count() == 0 || clock::now() >= deadline) break;
+    }
+    exit_joining.fetch_sub(1);
 }
 
 void ensure_exit_hook() {

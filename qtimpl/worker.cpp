@@ -260,6 +260,9 @@ int worker_start(worker *w) {
             std::lock_guard<qtw::StreamMutex> lk(h->mu);
             h->phase = Phase::Started;
             h->dispatcher = d;
+            // Started while the exit hook joins: it runs already quit
+            // (STARTED, ABORTED, FINISHED), and the join waits for it.
+            if (qtw::exit_joining.load() > 0) h->abort_requested = true;
         }
         h->total_refs.fetch_add(1);  // the library's ref, dropped after FINISHED
         if (!run_now || qtw::pool_try_submit(w)) return WORKER_OK;

@@ -320,6 +320,7 @@ void begin_home_await(Dispatcher *d);
 void end_home_await(Dispatcher *d);
 void deliver_all_on_this_thread();
 void ensure_exit_hook();
+extern std::atomic<int> exit_joining;  // > 0 while the exit hook joins workers
 void post_app_quit(int code);  // QCoreApplication::exit(code) on the app thread
 
 // Default error handler.
