@@ -9,6 +9,11 @@
  * order the worker produced them. No Qt type appears here; C99 and C++.
  *
  * Status codes: 0 = OK, negative = error, worker_strerror() gives the text.
+ * No C++ exception ever leaves a call: out of memory is WORKER_ENOMEM (and
+ * what the call was handed is destroyed), a thread the system refuses is
+ * WORKER_EAGAIN. The events every started worker emits (STARTED, PAUSED,
+ * RESUMED, the outcome, FINISHED) are never lost: without memory they wait
+ * for some.
  *
  * Ownership in one rule: every value handed to the library together with a
  * destroy function (arg, yielded, returned, sent, custom, user_data) is
@@ -63,7 +68,7 @@ typedef void (*worker_fn)(worker_ctx *ctx, void *arg);
     WORKER_RECEIVED (positive) = worker_yield handed back a sent value. */
 enum { WORKER_OK = 0,        /**< success                                  */
        WORKER_RECEIVED = 1,  /**< worker_yield handed back a sent value    */
-       WORKER_EINVAL = -1,   /**< NULL, bad argument, unknown/stale handle */
+       WORKER_EINVAL = -1,   /**< NULL, bad argument, unknown/freed handle */
        WORKER_ESTATE = -2,   /**< not valid in the worker's state          */
        WORKER_ETHREAD = -3,  /**< worker-side call outside its function    */
        WORKER_ENOMEM = -4,   /**< out of memory                            */
@@ -93,7 +98,9 @@ QTWORKER_API int worker_last_error(void);
     QUEUE  — lossless and unbounded (opt-in: memory grows with the backlog);
     LATEST — keep only the newest undelivered yield (and progress); older ones
              are destroyed and counted (worker_dropped). Warnings, errors and
-             custom events are never dropped: at capacity they wait as BLOCK. */
+             custom events are never dropped: at capacity they wait as BLOCK.
+    BLOCK and LATEST hold O(capacity) memory however long the GUI thread
+    stalls (tests/test_pressure.cpp measures it). */
 typedef enum {
     WORKER_BLOCK,   /**< bounded: the producer waits at capacity (default) */
     WORKER_QUEUE,   /**< lossless and unbounded (opt-in)                    */
@@ -144,7 +151,10 @@ QTWORKER_API worker *worker_create(worker_fn fn, void *arg,
 /** Another reference (returns w, NULL for an unknown handle). */
 QTWORKER_API worker *worker_ref(worker *w);
 /** Drop a reference. The last owner unref of a running worker quits it; the
-    library keeps it alive until FINISHED is delivered (no crash, napari #5471). */
+    library keeps it alive until FINISHED is delivered (no crash, napari #5471).
+    Once freed, the handle is like a freed pointer: calls with it return
+    EINVAL only until a new worker reuses its address — then they act on that
+    worker. Do not use a handle after your last unref. */
 QTWORKER_API void    worker_unref(worker *w);
 
 /* ------------------------------------------------------------------- events */
@@ -218,7 +228,11 @@ QTWORKER_API void worker_set_error_handler(worker_callback cb, void *user_data);
     (ESTATE after). ENOAPP without a QCoreApplication; EBUSY for a
     group_exclusive worker whose group is busy (it stays startable). In a
     serial group it may wait for its turn: STARTED comes when it runs.
-    Works from any thread.
+    Works from any thread. EAGAIN when no thread can be created (the
+    system's thread or memory-map limit): nothing happened, the worker stays
+    startable; retry once other workers have ended. ENOMEM likewise. Started
+    while the exit hook joins (from a callback then), it runs already quit:
+    STARTED, ABORTED, FINISHED, and the join waits for it.
     Events are delivered by the home thread's event loop, so callbacks
     connected on that thread before it runs its loop again (e.g. right after
     worker_start) still see every event, STARTED included. */
@@ -250,8 +264,11 @@ QTWORKER_API int  worker_is_paused(const worker *w);
     FINISHED to be delivered). OK, ETIMEDOUT, ESTATE if never started, ETHREAD
     from inside the worker's own function (it would wait for itself). From any
     thread. On the worker's home thread it does not deadlock: while it waits,
-    a BLOCK worker at capacity keeps queueing (as QUEUE) instead of waiting,
-    and its events are delivered when the event loop runs again. */
+    every worker homed on that thread that would wait for room (BLOCK at
+    capacity, output at capacity) keeps queueing (as QUEUE) instead — the
+    awaited one and whatever it waits for, such as the earlier members of
+    its serial group — and their events are delivered when the event loop
+    runs again. */
 QTWORKER_API int  worker_await(worker *w, int timeout_ms);
 /** worker_quit on every live worker; returns how many were asked. */
 QTWORKER_API int  worker_quit_all(void);
@@ -284,7 +301,8 @@ QTWORKER_API void        worker_set_exit_timeout(int timeout_ms);
 /** Deliver value as YIELDED. May wait (BLOCK at capacity, paused). Returns
     OK; WORKER_RECEIVED with the oldest sent value in *sent / *sent_destroy
     (yours now); WORKER_ABORTED once quit was asked (value not delivered:
-    return from your function). Pass sent and sent_destroy both or neither
+    return from your function); WORKER_ENOMEM when the stream could not grow
+    (the value was destroyed, not delivered). Pass sent and sent_destroy both or neither
     (EINVAL); with neither, sent values stay queued. */
 QTWORKER_API int  worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
                                void **sent, worker_destroy_fn *sent_destroy);
