@@ -306,7 +306,8 @@ void Session::queue(wire::Type type, const char *text, size_t len, const worker_
 }
 
 // Forwards what the owner asked since the last look: quit (dropping sends
-// not yet passed on), pause / resume, sent values.
+// not yet passed on), pause / resume, sent values; and, quit or not, the
+// flow control: acknowledgements and the lent buffers freed here.
 void Session::sync_owner() {
     bool abort, pause;
     std::deque<Sent> sends;
@@ -316,25 +317,28 @@ void Session::sync_owner() {
         pause = w_->pause_requested;
         if (!abort) sends.swap(w_->inbox);
     }
-    if (abort) {
-        if (quit_sent_) return;
-        // Sends not yet passed on are pointless now; INIT and GO still go, so
-        // the child starts, sees the quit and ends as a thread worker would.
+    if (abort && !quit_sent_) {
+        // Sends, pauses and resumes not yet passed on are pointless now. INIT
+        // and GO still go, so the child starts, sees the quit and ends as a
+        // thread worker would; so do acknowledgements and releases.
         out_.erase(std::remove_if(out_.begin(), out_.end(),
                                   [](const wire::Out &o) {
                                       wire::Type t = wire::type_of(o);
-                                      return t != wire::kInit && t != wire::kGo;
+                                      return t == wire::kSend || t == wire::kPause ||
+                                             t == wire::kResume;
                                   }),
                    out_.end());
         queue(wire::kQuit);
         quit_sent_ = true;
         deadline_ = Clock::now() + std::chrono::milliseconds(st_->grace_ms);
-        return;
     }
-    if (pause != child_paused_) {
+    if (!abort && pause != child_paused_) {
         queue(pause ? wire::kPause : wire::kResume);
         child_paused_ = pause;
     }
+    // After a quit too: the child's main thread may be waiting for window
+    // credit to send a value it was delivering when the quit came, and only
+    // once that is sent (and refused here) can it send its outcome and exit.
     if (acks_) {
         queue(wire::kAck, nullptr, 0, nullptr, false, acks_);
         acks_ = 0;

@@ -601,6 +601,77 @@ TEST(Process, AutoProgressCountsRelayedYields) {
     EXPECT_EQ(total, (std::vector<long long>{3, 3, 3, 0, 0}));
 }
 
+// The helper's tally file of pm_frames_tallied: made, destroyed, returned.
+struct Tally {
+    long made = -1, destroyed = -1, returned = -1;
+};
+Tally read_tally(const char *path) {
+    Tally t;
+    if (FILE *f = std::fopen(path, "r")) {
+        if (std::fscanf(f, "%ld %ld %ld", &t.made, &t.destroyed, &t.returned) != 3) t = Tally{};
+        std::fclose(f);
+    }
+    return t;
+}
+
+// Issue #14: a quit while the stream of frames is full (the GUI not
+// draining) must end the process on its own, at once: the function returns
+// on WORKER_ABORTED, so nothing may keep the helper waiting for the parent
+// (flow-control credits) until the grace period's SIGKILL.
+TEST(Process, QuitWithAFullStreamOfFramesEndsWithoutAKill) {
+    int fds = open_fds();
+    char path[] = "/tmp/qtw_tally_XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    std::string arg(16, '\0');
+    uint64_t count_size[2] = {1000000, 1 << 20};
+    std::memcpy(&arg[0], count_size, 16);
+    arg += path;
+    worker_options o;
+    worker_options_init(&o);
+    o.capacity = 2;
+    worker_process_options po = grace(WORKER_DEFAULT_KILL_GRACE_MS);
+    long pid = 0;
+    {
+        Proc p(kMods, "pm_frames_tallied", arg.data(), arg.size(), &o, &po);
+        ASSERT_EQ(p.start(), WORKER_OK);
+        ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED)) << "the function runs";
+        // The GUI stops draining: wait until the process has filled every
+        // buffer between it and the GUI and waits (its tally stops growing).
+        long before = -2;
+        for (int i = 0; i < 50 && read_tally(path).made != before; i++) {
+            before = read_tally(path).made;
+            wait_no_pump([] { return false; }, 200);
+        }
+        Tally full = read_tally(path);
+        ASSERT_EQ(full.made, before) << "the process waits for the GUI";
+        EXPECT_GT(full.made - p.rec->count(WORKER_EV_YIELDED), (long)o.capacity)
+            << "the stream is full";
+        pid = worker_process_id(p.w);
+
+        auto t0 = std::chrono::steady_clock::now();
+        ASSERT_EQ(worker_quit(p.w), WORKER_OK);
+        ASSERT_TRUE(p.rec->wait_finished(15000));
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0).count();
+        std::printf("FINISHED %lld ms after quit\n", (long long)ms);
+        for (auto &e : p.rec->ev)
+            if (e.type == WORKER_EV_WARNED) ADD_FAILURE() << "WARNED: " << e.message;
+        EXPECT_LT(ms, 1500) << "ended on its own, well before the 2000 ms grace and its kill";
+        EXPECT_EQ(p.rec->count(WORKER_EV_ERRORED), 0);
+        EXPECT_EQ(p.rec->outcome(), WORKER_EV_ABORTED);
+        Tally end = read_tally(path);
+        EXPECT_EQ(end.returned, 1) << "the function returned";
+        EXPECT_EQ(end.destroyed, end.made) << "every frame destroyed once in the helper";
+        p.close();
+    }
+    std::remove(path);
+    EXPECT_TRUE(process_gone(pid));
+    EXPECT_EQ(memfd_mappings(), 0) << "every received frame unmapped";
+    EXPECT_EQ(open_fds(), fds) << "no descriptor left";
+}
+
 // Last: after all of the above, and a crash, a kill and a return here,
 // nothing is left: no descriptor, no mapping, no process.
 TEST(Process, NothingLeaks) {
