@@ -215,3 +215,29 @@ void pm_frames_tallied(worker_ctx *ctx, void *arg) {
     }
     tally_add(&tally_returned);
 }
+
+/* arg: u64 hold_ms. Forks a process that keeps this helper's descriptors
+   (its socket to the parent, its stderr) open for hold_ms (0: no such
+   process), yields that process's pid (int, 0 for none), then yields a tick
+   every 10 ms forever: it parks on pause but ignores quit. */
+void pm_ignores_quit(worker_ctx *ctx, void *arg) {
+    uint64_t hold_ms = arg_u64(arg, 0);
+    int holder = 0;
+    if (hold_ms) {
+        pid_t p = fork();
+        if (p == 0) {  /* only async-signal-safe calls: this process has threads */
+            /* Out of the helper's process group, which would keep the
+               helper's pid in use (as the group's id) after it is reaped. */
+            setpgid(0, 0);
+            struct timespec t = {(time_t)(hold_ms / 1000), (long)(hold_ms % 1000) * 1000000L};
+            nanosleep(&t, NULL);
+            _exit(0);
+        }
+        holder = p > 0 ? (int)p : 0;
+    }
+    worker_yield(ctx, int_bytes(holder), worker_bytes_free, NULL, NULL);
+    for (int i = 0;; i++) {
+        worker_yield(ctx, int_bytes(i), worker_bytes_free, NULL, NULL);  /* ABORTED: ignored */
+        nap_ms(10);
+    }
+}
