@@ -6,7 +6,10 @@
 // socket fills, the child blocks), sends / pause / resume / quit to the
 // child, its warnings, progress, output and outcome to the worker-side calls.
 // Quit asks the child, then kills it after the grace period; the child is
-// always reaped before the proxy returns (so before FINISHED).
+// always reaped before the proxy returns (so before FINISHED). The child is
+// watched, signalled and reaped through a pidfd where the kernel has them
+// (Linux >= 5.4), so a host that reaps children itself (waitpid(-1)) cannot
+// make us signal a recycled pid; else by pid.
 #include "process_wire.h"
 #include "worker_p.h"
 
@@ -17,6 +20,7 @@
 #include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,13 +72,93 @@ void give_back(const std::shared_ptr<void> &owner, uint64_t id) {
     if (st->released.size() == 1) eventfd_write(st->efd, 1);
 }
 
+// ---------------------------------------------------------- pidfds
+
+// A descriptor for the process pid (close-on-exec), -1 with errno: ENOSYS
+// before Linux 5.3, ESRCH when no such process.
+int pidfd_open_(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0u);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int pidfd_kill(int pidfd, int sig) {
+#ifdef SYS_pidfd_send_signal
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0u);
+#else
+    (void)pidfd;
+    (void)sig;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+constexpr idtype_t kPidfdId = static_cast<idtype_t>(3);  // P_PIDFD (Linux 5.4)
+
+// waitid(P_PIDFD) with a waitpid-style status: the pid, 0 while it runs,
+// -1 with errno (ECHILD: reaped by someone else).
+pid_t pidfd_wait(int pidfd, int *status, int flags) {
+    siginfo_t si;
+    std::memset(&si, 0, sizeof si);
+    int r;
+    do {
+        r = waitid(kPidfdId, (id_t)pidfd, &si, WEXITED | flags);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return -1;
+    if (si.si_pid == 0) return 0;
+    int st = 0;
+    if (si.si_code == CLD_EXITED)
+        st = (si.si_status & 0xff) << 8;
+    else if (si.si_code == CLD_KILLED)
+        st = si.si_status & 0x7f;
+    else if (si.si_code == CLD_DUMPED)
+        st = (si.si_status & 0x7f) | 0x80;
+    if (status) *status = st;
+    return si.si_pid;
+}
+
+// Watches the child just spawned through a pidfd. Returns the pidfd; -1 for
+// the pid path (no pidfds here: errno ENOSYS, EINVAL...), and -1 with *gone
+// when the child is no longer ours to signal or wait for (reaped by the host
+// already: its pid may belong to anyone now).
+int watch_child(pid_t pid, bool *gone) {
+    *gone = false;
+    int fd = pidfd_open_(pid);
+    if (fd < 0) {
+        *gone = errno == ESRCH;
+        return -1;
+    }
+    // The pid could have been reaped and reused between the spawn and the
+    // open: the pidfd must be for a child of ours (a look, not a reap).
+    if (pidfd_wait(fd, nullptr, WNOHANG | WNOWAIT) < 0) {
+        *gone = errno == ECHILD;
+        close(fd);  // EINVAL: no P_PIDFD (Linux 5.3): the pid path
+        return -1;
+    }
+    return fd;
+}
+
 // Helpers still running, so that exit() kills and reaps them rather than
-// leaving orphans to the death signal and to whoever adopts them. A pid
+// leaving orphans to the death signal and to whoever adopts them. A child
 // leaves the set under the same lock as it is reaped: never signalled after.
+// Each is signalled and reaped through its pidfd when it has one (owned by
+// its session, which takes it out of the set before closing it).
+struct Child {
+    pid_t pid;
+    int pidfd;
+};
+
 struct Children {
     std::mutex mu;
-    std::vector<pid_t> live;
+    std::vector<Child> live;
     pid_t parent = 0;  // whose children: a fork of the host that exits is not us
+    std::vector<Child>::iterator find(pid_t pid) {
+        return std::find_if(live.begin(), live.end(), [pid](const Child &c) { return c.pid == pid; });
+    }
 };
 
 Children &children() {
@@ -86,39 +170,62 @@ void reap_children_at_exit() {
     Children &c = children();
     std::lock_guard<std::mutex> lk(c.mu);
     if (c.parent != getpid()) return;
-    for (pid_t pid : c.live) {
-        kill(pid, SIGKILL);
-        waitpid(pid, nullptr, 0);
+    for (const Child &k : c.live) {
+        if (k.pidfd >= 0) {
+            if (pidfd_kill(k.pidfd, SIGKILL) == 0) pidfd_wait(k.pidfd, nullptr, 0);
+        } else {
+            kill(k.pid, SIGKILL);
+            waitpid(k.pid, nullptr, 0);
+        }
     }
     c.live.clear();
 }
 
-void add_child(pid_t pid) {
+void add_child(pid_t pid, int pidfd) {
     static std::once_flag hooked;
     std::call_once(hooked, [] { std::atexit(reap_children_at_exit); });
     Children &c = children();
     std::lock_guard<std::mutex> lk(c.mu);
     c.parent = getpid();
-    c.live.push_back(pid);
+    c.live.push_back({pid, pidfd});
 }
 
-void kill_if_live(pid_t pid) {
+void remove_child(pid_t pid) {
     Children &c = children();
     std::lock_guard<std::mutex> lk(c.mu);
-    if (std::find(c.live.begin(), c.live.end(), pid) != c.live.end()) kill(pid, SIGKILL);
+    auto it = c.find(pid);
+    if (it != c.live.end()) c.live.erase(it);
 }
 
-// waitpid(pid, WNOHANG) that drops pid from the set when it is reaped (or
-// gone: reaped at exit, or by the kernel when the host ignores SIGCHLD).
+// SIGKILL to a child still in the set. Whether the signal was sent: with a
+// pidfd, not when the process is already gone (reaped by the host), so a
+// recycled pid never gets it.
+bool kill_if_live(pid_t pid) {
+    Children &c = children();
+    std::lock_guard<std::mutex> lk(c.mu);
+    auto it = c.find(pid);
+    if (it == c.live.end()) return false;
+    return (it->pidfd >= 0 ? pidfd_kill(it->pidfd, SIGKILL) : kill(pid, SIGKILL)) == 0;
+}
+
+// A reap without waiting that drops the child from the set when it is
+// reaped, or gone (reaped at exit, by the host, or by the kernel when the
+// host ignores SIGCHLD): the pid, 0 while it runs, -1 when gone.
 pid_t try_reap(pid_t pid, int *status) {
     Children &c = children();
     std::lock_guard<std::mutex> lk(c.mu);
+    auto it = c.find(pid);
+    if (it == c.live.end()) return -1;  // reaped at exit
     pid_t r;
-    do {
-        r = waitpid(pid, status, WNOHANG);
-    } while (r < 0 && errno == EINTR);
-    if (r != 0) c.live.erase(std::remove(c.live.begin(), c.live.end(), pid), c.live.end());
-    return r;
+    if (it->pidfd >= 0) {
+        r = pidfd_wait(it->pidfd, status, WNOHANG);
+    } else {
+        do {
+            r = waitpid(pid, status, WNOHANG);
+        } while (r < 0 && errno == EINTR);
+    }
+    if (r != 0) c.live.erase(it);
+    return r < 0 ? -1 : r;
 }
 
 // ---------------------------------------------------------- helper program
@@ -190,7 +297,7 @@ private:
                const worker_bytes *value = nullptr, bool has_value = false, int64_t a = 0);
     void sync_owner();
     void flush();
-    void read_messages();
+    bool read_messages();
     bool handle(wire::In &in);
     void park_if_paused();
     void read_stderr();
@@ -204,12 +311,14 @@ private:
     worker_ctx *ctx_;
     ProcState *st_;
     int sock_ = -1, err_ = -1, efd_ = -1;
+    int pidfd_ = -1;  // -1: the pid path (no pidfds), or not started
     pid_t pid_ = 0;
     std::deque<wire::Out> out_;
     std::vector<char> buf_;
     wire::Lender lender_;
     bool child_paused_ = false, quit_sent_ = false, outcome_ = false, eof_ = false;
-    bool killed_ = false, broken_ = false, reaped_ = false, status_known_ = false;
+    bool kill_sent_ = false, killed_ = false, broken_ = false, reaped_ = false;
+    bool status_known_ = false;  // we reaped it: status_ is its wait status
     int status_ = 0;
     long long yields_ = 0;
     int64_t acks_ = 0;  // descriptor-passed values taken in, not yet acknowledged
@@ -226,7 +335,8 @@ Session::~Session() {
         st_->efd = -1;
         st_->released.clear();
     }
-    for (int fd : {sock_, err_, efd_})
+    if (pid_ > 0) remove_child(pid_);  // (reaped: already out) before its pidfd closes
+    for (int fd : {sock_, err_, efd_, pidfd_})
         if (fd >= 0) close(fd);
 }
 
@@ -291,7 +401,12 @@ bool Session::spawn() {
         return false;
     }
     st_->pid = pid_;
-    add_child(pid_);
+    bool gone;
+    pidfd_ = watch_child(pid_, &gone);
+    if (gone)
+        reaped_ = true;  // by the host already: never signalled or waited for by us
+    else
+        add_child(pid_, pidfd_);
     return true;
 }
 
@@ -306,7 +421,8 @@ void Session::queue(wire::Type type, const char *text, size_t len, const worker_
 }
 
 // Forwards what the owner asked since the last look: quit (dropping sends
-// not yet passed on), pause / resume, sent values.
+// not yet passed on), pause / resume, sent values; and, quit or not, the
+// flow control: acknowledgements and the lent buffers freed here.
 void Session::sync_owner() {
     bool abort, pause;
     std::deque<Sent> sends;
@@ -316,25 +432,28 @@ void Session::sync_owner() {
         pause = w_->pause_requested;
         if (!abort) sends.swap(w_->inbox);
     }
-    if (abort) {
-        if (quit_sent_) return;
-        // Sends not yet passed on are pointless now; INIT and GO still go, so
-        // the child starts, sees the quit and ends as a thread worker would.
+    if (abort && !quit_sent_) {
+        // Sends, pauses and resumes not yet passed on are pointless now. INIT
+        // and GO still go, so the child starts, sees the quit and ends as a
+        // thread worker would; so do acknowledgements and releases.
         out_.erase(std::remove_if(out_.begin(), out_.end(),
                                   [](const wire::Out &o) {
                                       wire::Type t = wire::type_of(o);
-                                      return t != wire::kInit && t != wire::kGo;
+                                      return t == wire::kSend || t == wire::kPause ||
+                                             t == wire::kResume;
                                   }),
                    out_.end());
         queue(wire::kQuit);
         quit_sent_ = true;
         deadline_ = Clock::now() + std::chrono::milliseconds(st_->grace_ms);
-        return;
     }
-    if (pause != child_paused_) {
+    if (!abort && pause != child_paused_) {
         queue(pause ? wire::kPause : wire::kResume);
         child_paused_ = pause;
     }
+    // After a quit too: the child's main thread may be waiting for window
+    // credit to send a value it was delivering when the quit came, and only
+    // once that is sent (and refused here) can it send its outcome and exit.
     if (acks_) {
         queue(wire::kAck, nullptr, 0, nullptr, false, acks_);
         acks_ = 0;
@@ -396,32 +515,46 @@ void Session::run() {
             }
             timeout = (int)std::min<long long>(left.count() + 1, kPollMs);
         }
-        pollfd fds[3] = {{sock_, (short)(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0},
+        pollfd fds[4] = {{sock_, (short)(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0},
                          {err_, POLLIN, 0},
-                         {efd_, POLLIN, 0}};
-        if (poll(fds, 3, timeout) < 0 && errno != EINTR) break;
+                         {efd_, POLLIN, 0},
+                         {pidfd_, POLLIN, 0}};  // (-1: not polled)
+        if (poll(fds, 4, timeout) < 0 && errno != EINTR) break;
         if (fds[2].revents) {
             eventfd_t v;
             eventfd_read(efd_, &v);
         }
         if (fds[1].revents) read_stderr();
         if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) read_messages();
+        if (fds[3].revents && !eof_) {
+            // The process has ended, so everything it sent is in the socket
+            // now. Read it, and stop there: the end of the stream may never
+            // come (a process it started can hold the socket open).
+            while (read_messages()) {
+            }
+            eof_ = true;
+        }
     }
     reap();
     report();
 }
 
-void Session::read_messages() {
-    for (int i = 0; i < kBatch && !eof_; i++) {
+// Reads up to a batch of messages: true when it stopped at the batch's end
+// (more may be waiting), false when there is nothing more now or ever.
+bool Session::read_messages() {
+    for (int i = 0; i < kBatch; i++) {
+        if (eof_) return false;
         wire::In in;
         int rc = wire::receive(sock_, buf_, in, &lender_);
-        if (rc == 0) return;
+        if (rc == 0) return false;
         if (rc == 1 && handle(in)) continue;
         eof_ = true;
-        if (rc == -1) return;  // the child closed its end: it is ending
-        broken_ = true;        // a malformed packet or an unknown message
+        if (rc == -1) return false;  // the child closed its end: it is ending
+        broken_ = true;              // a malformed packet or an unknown message
         kill_child();
+        return false;
     }
+    return !eof_;
 }
 
 bool Session::handle(wire::In &in) {
@@ -509,16 +642,19 @@ std::string Session::stderr_tail() const {
     return s.empty() ? s : "; last stderr lines:" + s;
 }
 
+// SIGKILL, once; killed_ says whether it was sent (not when the process was
+// gone already: reaped by the host, which a pidfd tells).
 void Session::kill_child() {
-    if (pid_ > 0 && !reaped_ && !killed_) {
-        kill_if_live(pid_);
-        killed_ = true;
+    if (pid_ > 0 && !reaped_ && !kill_sent_) {
+        kill_sent_ = true;
+        killed_ = kill_if_live(pid_);
     }
 }
 
-// Waits for the process (it has closed its socket, or was killed): within
-// the grace period (at least a second when nobody asked it to quit), then
-// SIGKILL. Only our own pid is waited for, never another child of the host.
+// Waits for the process (it has closed its socket or ended, or was killed):
+// within the grace period (at least a second when nobody asked it to quit),
+// then SIGKILL. Only our own child is waited for, never another child of the
+// host; with a pidfd, its exit wakes us.
 void Session::reap() {
     if (pid_ <= 0 || reaped_) return;
     auto patience = std::chrono::milliseconds(std::max(st_->grace_ms, 1000));
@@ -530,10 +666,20 @@ void Session::reap() {
             status_known_ = true;
             break;
         }
-        if (r < 0) break;  // ECHILD: the host ignores SIGCHLD, or we are exiting
-        if (Clock::now() >= limit) kill_child();
-        std::this_thread::sleep_for(nap);
-        nap = std::min<std::chrono::microseconds>(nap * 2, killed_ ? 1ms : 10ms);
+        // Gone: the host reaped it (its own waitpid, or SIGCHLD ignored), or
+        // we are exiting. Its exit status is unknown.
+        if (r < 0) break;
+        auto now = Clock::now();
+        if (now >= limit) kill_child();
+        if (pidfd_ >= 0) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(limit - now).count();
+            int ms = kill_sent_ ? kPollMs : (int)std::clamp<long long>(left + 1, 1, kPollMs);
+            pollfd p{pidfd_, POLLIN, 0};
+            poll(&p, 1, ms);
+        } else {
+            std::this_thread::sleep_for(nap);
+            nap = std::min<std::chrono::microseconds>(nap * 2, kill_sent_ ? 1ms : 10ms);
+        }
     }
     reaped_ = true;
     if (err_ >= 0) read_stderr();  // the rest of what it wrote before it died
@@ -557,12 +703,26 @@ void Session::report() {
                         who().c_str(), tail.c_str());
         return;
     }
+    if (!status_known_) {
+        // Reaped by the host (a waitpid(-1) of its own, or SIGCHLD ignored):
+        // how it ended is lost. An outcome the function sent stands.
+        static const char unknown[] =
+            "its exit status is unknown (the application reaped it, not the library)";
+        if (outcome_) return;
+        if (quit_sent_)  // the outcome is ABORTED
+            worker_warn(ctx_, "%s ended after quit without an outcome; %s%s", who().c_str(),
+                        unknown, tail.c_str());
+        else
+            worker_fail(ctx_, WORKER_ESTATE, "%s ended without an outcome; %s%s", who().c_str(),
+                        unknown, tail.c_str());
+        return;
+    }
     std::string how;
     int code = 0;
-    if (status_known_ && WIFSIGNALED(status_)) {
+    if (WIFSIGNALED(status_)) {
         code = WTERMSIG(status_);
         how = "killed by " + signal_text(code) + (WCOREDUMP(status_) ? ", core dumped" : "");
-    } else if (status_known_ && WIFEXITED(status_) && WEXITSTATUS(status_) != 0) {
+    } else if (WIFEXITED(status_) && WEXITSTATUS(status_) != 0) {
         code = WEXITSTATUS(status_);
         how = "exited with status " + std::to_string(code);
     } else if (!outcome_ && !quit_sent_) {

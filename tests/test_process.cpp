@@ -6,7 +6,9 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,10 @@
 #include <climits>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <thread>
+
+extern char **environ;
 
 using namespace th;
 
@@ -599,6 +605,351 @@ TEST(Process, AutoProgressCountsRelayedYields) {
         }
     EXPECT_EQ(done, (std::vector<long long>{1, 2, 3, 4, 5}));
     EXPECT_EQ(total, (std::vector<long long>{3, 3, 3, 0, 0}));
+}
+
+// The helper's tally file of pm_frames_tallied: made, destroyed, returned.
+struct Tally {
+    long made = -1, destroyed = -1, returned = -1;
+};
+Tally read_tally(const char *path) {
+    Tally t;
+    if (FILE *f = std::fopen(path, "r")) {
+        if (std::fscanf(f, "%ld %ld %ld", &t.made, &t.destroyed, &t.returned) != 3) t = Tally{};
+        std::fclose(f);
+    }
+    return t;
+}
+
+// Issue #14: a quit while the stream of frames is full (the GUI not
+// draining) must end the process on its own, at once: the function returns
+// on WORKER_ABORTED, so nothing may keep the helper waiting for the parent
+// (flow-control credits) until the grace period's SIGKILL.
+TEST(Process, QuitWithAFullStreamOfFramesEndsWithoutAKill) {
+    int fds = open_fds();
+    char path[] = "/tmp/qtw_tally_XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    std::string arg(16, '\0');
+    uint64_t count_size[2] = {1000000, 1 << 20};
+    std::memcpy(&arg[0], count_size, 16);
+    arg += path;
+    worker_options o;
+    worker_options_init(&o);
+    o.capacity = 2;
+    worker_process_options po = grace(WORKER_DEFAULT_KILL_GRACE_MS);
+    long pid = 0;
+    {
+        Proc p(kMods, "pm_frames_tallied", arg.data(), arg.size(), &o, &po);
+        ASSERT_EQ(p.start(), WORKER_OK);
+        ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED)) << "the function runs";
+        // The GUI stops draining: wait until the process has filled every
+        // buffer between it and the GUI and waits (its tally stops growing).
+        long before = -2;
+        for (int i = 0; i < 50 && read_tally(path).made != before; i++) {
+            before = read_tally(path).made;
+            wait_no_pump([] { return false; }, 200);
+        }
+        Tally full = read_tally(path);
+        ASSERT_EQ(full.made, before) << "the process waits for the GUI";
+        EXPECT_GT(full.made - p.rec->count(WORKER_EV_YIELDED), (long)o.capacity)
+            << "the stream is full";
+        pid = worker_process_id(p.w);
+
+        auto t0 = std::chrono::steady_clock::now();
+        ASSERT_EQ(worker_quit(p.w), WORKER_OK);
+        ASSERT_TRUE(p.rec->wait_finished(15000));
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0).count();
+        std::printf("FINISHED %lld ms after quit\n", (long long)ms);
+        for (auto &e : p.rec->ev)
+            if (e.type == WORKER_EV_WARNED) ADD_FAILURE() << "WARNED: " << e.message;
+        EXPECT_LT(ms, 1500) << "ended on its own, well before the 2000 ms grace and its kill";
+        EXPECT_EQ(p.rec->count(WORKER_EV_ERRORED), 0);
+        EXPECT_EQ(p.rec->outcome(), WORKER_EV_ABORTED);
+        Tally end = read_tally(path);
+        EXPECT_EQ(end.returned, 1) << "the function returned";
+        EXPECT_EQ(end.destroyed, end.made) << "every frame destroyed once in the helper";
+        p.close();
+    }
+    std::remove(path);
+    EXPECT_TRUE(process_gone(pid));
+    EXPECT_EQ(memfd_mappings(), 0) << "every received frame unmapped";
+    EXPECT_EQ(open_fds(), fds) << "no descriptor left";
+}
+
+// ---- a host application that reaps every child itself (issue #14): a
+// thread looping waitpid(-1, WNOHANG), as a host handling SIGCHLD would. It
+// would reap the other tests' children too, so these tests run in a process
+// of their own (Process.AHostThatReapsEveryChildItself starts it), in its
+// own pid namespace where allowed: there, pids are reused only by that
+// process, so a test can give a pid the host reaped to another process.
+namespace {
+
+constexpr const char *kHostReapsEnv = "QTW_TEST_HOST_REAPS";
+
+class HostReaper {
+public:
+    HostReaper() : thread_([this] { loop(); }) {}
+    ~HostReaper() {
+        stop_ = true;
+        thread_.join();
+    }
+    // Where the record stands now (reaped_since looks after it).
+    size_t mark() {
+        std::lock_guard<std::mutex> lk(mu_);
+        return got_.size();
+    }
+    // Whether the host reaped pid since mark (waiting up to ms, without
+    // pumping); its wait status in *status.
+    bool reaped_since(pid_t pid, size_t mark, int *status = nullptr, int ms = 0) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        for (;;) {
+            {
+                std::lock_guard<std::mutex> lk(mu_);
+                for (size_t i = mark; i < got_.size(); i++)
+                    if (got_[i].first == pid) {
+                        if (status) *status = got_[i].second;
+                        return true;
+                    }
+            }
+            if (std::chrono::steady_clock::now() >= until) return false;
+            nap(1);
+        }
+    }
+
+private:
+    void loop() {
+        while (!stop_) {
+            int st = 0;
+            pid_t p = waitpid(-1, &st, WNOHANG);
+            if (p > 0) {
+                std::lock_guard<std::mutex> lk(mu_);
+                got_.emplace_back(p, st);
+                continue;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+    }
+    std::atomic<bool> stop_{false};
+    std::mutex mu_;
+    std::vector<std::pair<pid_t, int>> got_;
+    std::thread thread_;  // last: starts once the rest exists
+};
+
+class ProcessHostReaps : public ::testing::Test {
+protected:
+    static bool inside() { return std::getenv(kHostReapsEnv) != nullptr; }
+    static void SetUpTestSuite() {
+        if (inside()) reaper = new HostReaper;
+    }
+    static void TearDownTestSuite() {
+        delete reaper;
+        reaper = nullptr;
+    }
+    void SetUp() override {
+        if (!inside()) GTEST_SKIP() << "runs in a process of its own: Process.AHostThatReapsEveryChildItself";
+    }
+    static HostReaper *reaper;
+};
+HostReaper *ProcessHostReaps::reaper = nullptr;
+
+// Without pidfds (Linux < 5.4) the library falls back to plain pids: it
+// cannot tell a helper the host reaped from a recycled pid.
+bool have_pidfds() {
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0u);
+    if (fd < 0) return false;
+    siginfo_t si{};
+    bool waitable = waitid(static_cast<idtype_t>(3), (id_t)fd, &si, WEXITED | WNOHANG) == 0 ||
+                    errno != EINVAL;  // P_PIDFD; ECHILD here: known, and we are no child
+    close(fd);
+    return waitable;
+#else
+    return false;
+#endif
+}
+
+int outcomes(const Rec &r) {
+    return r.count(WORKER_EV_RETURNED) + r.count(WORKER_EV_ERRORED) + r.count(WORKER_EV_ABORTED);
+}
+
+int kill_warnings(const Rec &r) {
+    int n = 0;
+    for (auto &e : r.ev) n += e.type == WORKER_EV_WARNED && e.message.find("killed") != std::string::npos;
+    return n;
+}
+
+// Gives pid, which the host has reaped, to a new process (a child of this
+// test that just waits): 0 if this is not our own pid namespace or the pid
+// went elsewhere.
+pid_t recycle(pid_t pid) {
+    if (getpid() != 1) return 0;  // another program could take the pid
+    for (int i = 0; i < 5; i++) {
+        FILE *f = std::fopen("/proc/sys/kernel/ns_last_pid", "w");
+        if (!f) return 0;
+        std::fprintf(f, "%d", (int)pid - 1);
+        if (std::fclose(f) != 0) return 0;
+        pid_t d = fork();
+        if (d == 0)
+            for (;;) pause();  // until killed (this process has threads: nothing else)
+        if (d == pid) return d;
+        if (d > 0) kill(d, SIGKILL);
+    }
+    return 0;
+}
+
+}  // namespace
+
+// Every way a process worker ends, while the host reaps every child as soon
+// as it exits (usually before the proxy does): FINISHED, exactly one
+// outcome, and the one the function gave when it gave one.
+TEST_F(ProcessHostReaps, EveryEndIsFinishedWithOneOutcome) {
+    struct Case {
+        std::string path;
+        const char *symbol;
+        bool quit;
+        worker_event_type outcome;
+    };
+    const Case cases[] = {
+        {kMods, "pm_return_arg", false, WORKER_EV_RETURNED},
+        {kMods, "pm_fail", false, WORKER_EV_ERRORED},
+        {module("crash_plugin.so"), "crashy_plugin_run", false, WORKER_EV_ERRORED},
+        {kMods, "pm_exit", false, WORKER_EV_ERRORED},
+        {kMods, "pm_ticker", true, WORKER_EV_ABORTED},
+    };
+    int host_first = 0;
+    for (int round = 0; round < 3; round++)
+        for (const Case &c : cases) {
+            SCOPED_TRACE(std::string(c.symbol) + " round " + std::to_string(round));
+            size_t mark = reaper->mark();
+            Proc p(c.path, c.symbol, "x", 1);
+            ASSERT_EQ(p.start(), WORKER_OK);
+            if (c.quit) {
+                ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED));
+                ASSERT_EQ(worker_quit(p.w), WORKER_OK);
+            }
+            ASSERT_TRUE(p.rec->wait_finished(15000)) << "no hang";
+            EXPECT_EQ(outcomes(*p.rec), 1);
+            EXPECT_EQ(p.rec->outcome(), c.outcome);
+            EXPECT_EQ(kill_warnings(*p.rec), 0);
+            long pid = worker_process_id(p.w);
+            bool by_host = reaper->reaped_since((pid_t)pid, mark);
+            host_first += by_host;
+            if (by_host && c.outcome == WORKER_EV_ERRORED && std::strcmp(c.symbol, "pm_fail") != 0) {
+                // No outcome from the function, and its wait status is gone.
+                const Ev &e = p.rec->first(WORKER_EV_ERRORED);
+                EXPECT_EQ(e.code, WORKER_ESTATE);
+                EXPECT_NE(e.message.find("exit status is unknown"), std::string::npos) << e.message;
+            }
+        }
+    std::printf("the host reaped %d of %d processes first\n", host_first,
+                3 * (int)(sizeof cases / sizeof cases[0]));
+}
+
+// The helper dies (killed, as by the OOM killer) and the host reaps it while
+// a process it started still holds its socket open: the worker ends anyway,
+// ERRORED with an unknown exit status; it does not wait for the socket.
+TEST_F(ProcessHostReaps, ADeathTheHostReapedIsErroredWithAnUnknownStatus) {
+    if (!have_pidfds()) GTEST_SKIP() << "no pidfds: the end of the stream is what ends it";
+    uint64_t hold_ms = 30000;
+    worker_process_options po = grace(1000);
+    Proc p(kMods, "pm_ignores_quit", &hold_ms, sizeof hold_ms, nullptr, &po);
+    ASSERT_EQ(p.start(), WORKER_OK);
+    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED));
+    pid_t holder = (pid_t)p.rec->ints(WORKER_EV_YIELDED).at(0);
+    ASSERT_GT(holder, 0);
+    // Paused, the proxy waits for the resume: the host is the first to see
+    // the death, for sure.
+    ASSERT_EQ(worker_pause(p.w), WORKER_OK);
+    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_PAUSED));
+    auto pid = (pid_t)worker_process_id(p.w);
+    size_t mark = reaper->mark();
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    int st = 0;
+    ASSERT_TRUE(reaper->reaped_since(pid, mark, &st, 5000));
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    ASSERT_EQ(worker_resume(p.w), WORKER_OK);
+    EXPECT_TRUE(p.rec->wait_finished(10000)) << "hangs while the socket stays open";
+    EXPECT_EQ(outcomes(*p.rec), 1);
+    ASSERT_EQ(p.rec->outcome(), WORKER_EV_ERRORED);
+    const Ev &e = p.rec->first(WORKER_EV_ERRORED);
+    EXPECT_EQ(e.code, WORKER_ESTATE);
+    EXPECT_NE(e.message.find("exit status is unknown"), std::string::npos) << e.message;
+    kill(holder, SIGKILL);
+}
+
+// A process that ignores quit is quit; it dies before the grace period is
+// over, the host reaps it, and its pid goes to another process: that one
+// must not get the SIGKILL meant for the helper.
+TEST_F(ProcessHostReaps, AfterTheHostReapedAStuckOneNoOtherProcessIsSignalled) {
+    if (!have_pidfds()) GTEST_SKIP() << "no pidfds: a plain pid cannot tell";
+    uint64_t hold_ms = 30000;  // keeps the socket open: no end of stream to see
+    worker_process_options po = grace(1000);
+    Proc p(kMods, "pm_ignores_quit", &hold_ms, sizeof hold_ms, nullptr, &po);
+    ASSERT_EQ(p.start(), WORKER_OK);
+    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED));
+    pid_t holder = (pid_t)p.rec->ints(WORKER_EV_YIELDED).at(0);
+    ASSERT_GT(holder, 0);
+    ASSERT_EQ(worker_pause(p.w), WORKER_OK);
+    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_PAUSED));
+    auto pid = (pid_t)worker_process_id(p.w);
+    size_t mark = reaper->mark();
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    ASSERT_TRUE(reaper->reaped_since(pid, mark, nullptr, 5000));
+    pid_t decoy = recycle(pid);
+    size_t decoy_mark = reaper->mark();
+    ASSERT_EQ(worker_quit(p.w), WORKER_OK);
+    ASSERT_TRUE(p.rec->wait_finished(10000));
+    EXPECT_EQ(outcomes(*p.rec), 1);
+    EXPECT_EQ(p.rec->outcome(), WORKER_EV_ABORTED);
+    EXPECT_EQ(kill_warnings(*p.rec), 0) << "nothing of ours was left to kill";
+    if (decoy) {
+        pump_for(200);  // a late kill would land now
+        EXPECT_EQ(kill(decoy, 0), 0) << "the process that got the pid is alive";
+        EXPECT_FALSE(reaper->reaped_since(decoy, decoy_mark)) << "the process that got the pid died";
+        kill(decoy, SIGKILL);
+    }
+    kill(holder, SIGKILL);
+    if (!decoy) GTEST_SKIP() << "no pid namespace of our own: the pid could not be reused on purpose";
+}
+
+// Runs the ProcessHostReaps tests in a process of their own (see above).
+TEST(Process, AHostThatReapsEveryChildItself) {
+    if (std::getenv(kHostReapsEnv)) GTEST_SKIP() << "this is that process";
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ASSERT_GT(n, 0);
+    exe[n] = '\0';
+    std::vector<std::string> strings = {exe, "--gtest_filter=ProcessHostReaps.*"};
+    size_t nargs = strings.size();
+    for (char **e = environ; *e; e++) strings.push_back(*e);
+    strings.push_back(std::string(kHostReapsEnv) + "=1");
+    std::vector<char *> argv, envp;
+    for (size_t i = 0; i < strings.size(); i++)
+        (i < nargs ? argv : envp).push_back(const_cast<char *>(strings[i].c_str()));
+    argv.push_back(nullptr);
+    envp.push_back(nullptr);
+    std::fflush(nullptr);
+    pid_t mid = fork();
+    if (mid == 0) {  // this process has threads: only system calls until exec
+        (void)unshare(CLONE_NEWPID);  // where allowed: its children get a pid space
+        pid_t inner = fork();
+        if (inner == 0) {
+            execve(argv[0], argv.data(), envp.data());
+            _exit(127);
+        }
+        int st = 0;
+        while (inner > 0 && waitpid(inner, &st, 0) < 0 && errno == EINTR) {
+        }
+        _exit(inner < 0 ? 126 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+    ASSERT_GT(mid, 0);
+    int st = 0;
+    while (waitpid(mid, &st, 0) < 0 && errno == EINTR) {
+    }
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        << "the ProcessHostReaps tests failed (their output is above); wait status " << st;
 }
 
 // Last: after all of the above, and a crash, a kill and a return here,

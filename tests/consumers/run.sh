@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Consumer checks: install qtworker to a temporary prefix, then build and run
-# a C program against it via pkg-config and via CMake, and use the source tree
+# a C program against it via pkg-config and via CMake (a C and C++ project
+# with the static component, and a C-only project), and use the source tree
 # as a meson subproject.   run.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$(cd "$1" && pwd); build=$(cd "$2" && pwd)
@@ -25,8 +26,16 @@ check pkg-config bash -c "
      \$(pkg-config --define-variable=prefix='$prefix' --cflags --libs qtworker) && '$tmp/pc'"
 check cmake bash -c "
   cmake -S '$here/cmake' -B '$tmp/cm' -DCMAKE_PREFIX_PATH='$prefix' -DCMAKE_BUILD_TYPE=Release &&
-  cmake --build '$tmp/cm' && '$tmp/cm/consumer_shared' &&
-  { [ ! -x '$tmp/cm/consumer_static' ] || LD_LIBRARY_PATH= '$tmp/cm/consumer_static'; }"
+  cmake --build '$tmp/cm' && '$tmp/cm/consumer_shared' && LD_LIBRARY_PATH= '$tmp/cm/consumer_static'"
+# A C-only project (no C++ compiler enabled) finds the package, builds and
+# runs; asking it for the static component fails with a reason, not inside Qt.
+check cmake-c-only bash -c "
+  cmake -S '$here/cmake-c' -B '$tmp/cmc' -DCMAKE_PREFIX_PATH='$prefix' -DCMAKE_BUILD_TYPE=Release &&
+  cmake --build '$tmp/cmc' && '$tmp/cmc/consumer_c'"
+check cmake-c-only-static-refused bash -c "
+  ! cmake -S '$here/cmake-c' -B '$tmp/cmcs' -DCMAKE_PREFIX_PATH='$prefix' -DQTW_REQUEST_STATIC=ON \
+      >'$tmp/cmcs.log' 2>&1 && cat '$tmp/cmcs.log' &&
+  tr -s ' \n' '  ' <'$tmp/cmcs.log' | grep -q 'component \"static\" needs C++'"
 check meson-subproject bash -c "
   mkdir -p '$tmp/sub/subprojects' && cp '$here/meson/meson.build' '$tmp/sub/' &&
   cp '$here/consumer.c' '$tmp/' && ln -s '$src' '$tmp/sub/subprojects/qtworker' &&

@@ -4,11 +4,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include <qtworker.h>
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void nap_ms(int ms) {
     struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
@@ -165,4 +168,76 @@ void pm_frames_counted(worker_ctx *ctx, void *arg) {
         if (worker_yield(ctx, frame, worker_bytes_free, NULL, NULL) == WORKER_ABORTED) break;
     }
     if (f) fclose(f);
+}
+
+/* A tally of frames made and destroyed, kept in a file (the process ends
+   with _exit: nothing runs at exit), rewritten after every change as
+   "made destroyed returned". */
+static pthread_mutex_t tally_mu = PTHREAD_MUTEX_INITIALIZER;
+static int tally_fd = -1;
+static long tally_made, tally_destroyed, tally_returned;
+
+static void tally_write_locked(void) {
+    char line[64];
+    int n = snprintf(line, sizeof line, "%ld %ld %ld\n", tally_made, tally_destroyed,
+                     tally_returned);
+    if (tally_fd >= 0 && n > 0 && pwrite(tally_fd, line, (size_t)n, 0) < 0) return;
+}
+
+static void tally_add(long *counter) {
+    pthread_mutex_lock(&tally_mu);
+    ++*counter;
+    tally_write_locked();
+    pthread_mutex_unlock(&tally_mu);
+}
+
+static void tally_free(void *p) {
+    worker_bytes_free(p);
+    tally_add(&tally_destroyed);
+}
+
+/* arg: u64 count, u64 size, then a file path. Yields count frames made with
+   worker_bytes_new (shared memory), each destroyed through a counting
+   destroy function; returns at once on WORKER_ABORTED. The file says how
+   many frames were made and destroyed, and whether the function returned. */
+void pm_frames_tallied(worker_ctx *ctx, void *arg) {
+    const worker_bytes *a = arg;
+    uint64_t count = arg_u64(arg, 0), size = arg_u64(arg, 1);
+    char path[512] = {0};
+    if (a->size > 16) memcpy(path, a->data + 16, a->size - 16 < 511 ? a->size - 16 : 511);
+    tally_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    for (uint64_t i = 0; tally_fd >= 0 && i < count; i++) {
+        worker_bytes *frame = worker_bytes_new(size);
+        if (!frame) break;
+        mark_frame(frame->data, frame->size, (unsigned char)i);
+        tally_add(&tally_made);
+        if (worker_yield(ctx, frame, tally_free, NULL, NULL) == WORKER_ABORTED) break;
+    }
+    tally_add(&tally_returned);
+}
+
+/* arg: u64 hold_ms. Forks a process that keeps this helper's descriptors
+   (its socket to the parent, its stderr) open for hold_ms (0: no such
+   process), yields that process's pid (int, 0 for none), then yields a tick
+   every 10 ms forever: it parks on pause but ignores quit. */
+void pm_ignores_quit(worker_ctx *ctx, void *arg) {
+    uint64_t hold_ms = arg_u64(arg, 0);
+    int holder = 0;
+    if (hold_ms) {
+        pid_t p = fork();
+        if (p == 0) {  /* only async-signal-safe calls: this process has threads */
+            /* Out of the helper's process group, which would keep the
+               helper's pid in use (as the group's id) after it is reaped. */
+            setpgid(0, 0);
+            struct timespec t = {(time_t)(hold_ms / 1000), (long)(hold_ms % 1000) * 1000000L};
+            nanosleep(&t, NULL);
+            _exit(0);
+        }
+        holder = p > 0 ? (int)p : 0;
+    }
+    worker_yield(ctx, int_bytes(holder), worker_bytes_free, NULL, NULL);
+    for (int i = 0;; i++) {
+        worker_yield(ctx, int_bytes(i), worker_bytes_free, NULL, NULL);  /* ABORTED: ignored */
+        nap_ms(10);
+    }
 }
