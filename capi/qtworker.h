@@ -449,7 +449,12 @@ QTWORKER_API void worker_process_options_init(worker_process_options *popts);
     says so); the outcome is ABORTED. A process that dies without an outcome
     gives ERRORED: code = the signal number and message "process 'NAME'
     (pid N) killed by SIGSEGV (Segmentation fault)" followed by its last
-    stderr lines; or code = the exit status ("exited with status N"). A
+    stderr lines; or code = the exit status ("exited with status N"); a
+    process that exits with status 0 without an outcome (exit(0) inside the
+    function) gives code WORKER_ESTATE, "ended without an outcome". If the
+    application reaps the helper itself (waitpid(-1, ...)), the library
+    never signals another process: the outcome says "its exit status is
+    unknown" (code WORKER_ESTATE) unless the function had sent one. A
     module that cannot be loaded, a missing symbol or a helper program that
     cannot be started give ERRORED with code WORKER_EINVAL and the reason;
     a process that breaks the protocol gives code WORKER_ESTATE.
