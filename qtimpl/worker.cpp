@@ -105,7 +105,7 @@ static void fill_from_options(worker *w, const worker_options *opts, int policy)
     if (opts->group) w->group = opts->group;
     w->group_exclusive = opts->group_exclusive != 0;
     w->timeout_ms = opts->timeout_ms;
-    w->home_thread = qtw::creator_home_thread();
+    w->home = qtw::creator_home_dispatcher();
 }
 
 worker::~worker() {
