@@ -449,6 +449,7 @@ void wait_for_space_locked(worker *w, std::unique_lock<StreamMutex> &lk) {
         d->space_waiting = w;
     }
     w->space_waiters++;
+    run_deferred_schedule();  // the GUI must hear of what is queued before we sleep
     w->space_cv.wait(lk);
     w->space_waiters--;
     std::lock_guard<std::mutex> g(d->waiters_mu);

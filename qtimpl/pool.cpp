@@ -69,6 +69,7 @@ Pool &pool() {
 void run_task(Task t) {
     try {
         t.run(t.arg);
+        run_deferred_schedule();  // a safety net: a wake-up is never left owed
     } catch (...) {
         // run_worker and the library's own tasks catch what they can throw;
         // this is the last line: a pool thread never ends the process.

@@ -6,6 +6,24 @@
 
 namespace qtw {
 
+namespace {
+// The worker whose wake-up this thread owes (see append_locked). Nobody
+// else drains or frees it before: it is scheduled but in no ready list.
+thread_local worker *owed_schedule = nullptr;
+}  // namespace
+
+void defer_schedule_locked(worker *w) {
+    if (owed_schedule && owed_schedule != w) run_deferred_schedule();  // rare: two at once
+    owed_schedule = w;
+}
+
+void run_deferred_schedule() {
+    worker *w = owed_schedule;
+    if (!w) return;
+    owed_schedule = nullptr;
+    dispatcher_schedule(w->dispatcher, w);  // w may be freed from here on
+}
+
 void Entry::release() {
     if (destroy) destroy(value);
     destroy = nullptr;
@@ -31,9 +49,11 @@ static Entry *append_locked(worker *w, Entry &&e) {
     Entry *slot = w->stream.push_back(std::move(e));
     if (counted) w->data_entries++;
     if (!w->scheduled) {
-        // Empty -> non-empty: exactly one wakeup for the whole batch.
+        // Empty -> non-empty: exactly one wakeup for the whole batch, posted
+        // once this thread has let go of w->mu (the GUI, woken by it, takes
+        // w->mu first thing: posting under it cost a context switch).
         w->scheduled = true;
-        dispatcher_schedule(w->dispatcher, w);
+        defer_schedule_locked(w);
     }
     return slot;
 }
@@ -47,6 +67,7 @@ void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entr
             return;
         } catch (const std::bad_alloc &) {
             lk.unlock();
+            run_deferred_schedule();  // the GUI drains (and frees memory) meanwhile
             wait_for_memory();
             lk.lock();
         }
@@ -105,6 +126,7 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
 int push_data(worker *w, Entry &&e) {
     Entry stale;
     int rc;
+    ScheduleAfterUnlock wake;
     try {
         std::unique_lock<qtw::StreamMutex> lk(w->mu);
         rc = push_data_locked(w, lk, e, &stale);
@@ -117,6 +139,7 @@ int push_data(worker *w, Entry &&e) {
 }
 
 bool try_push_output(worker *w, std::string &&line, int stream_no) {
+    ScheduleAfterUnlock wake;
     try {
         Entry e(WORKER_EV_OUTPUT);
         e.text = std::make_unique<std::string>(std::move(line));

@@ -256,6 +256,18 @@ int push_data(worker *w, Entry &&e);
 // after unlocking), a refused entry stays in e.
 int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e, Entry *stale);
 void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e);
+// A push that makes the stream non-empty owes the dispatcher a wake-up;
+// it is posted after w->mu is released: declare a ScheduleAfterUnlock
+// before the lock (destroyed after it), or call run_deferred_schedule()
+// before waiting with the lock held.
+void defer_schedule_locked(worker *w);
+void run_deferred_schedule();
+struct ScheduleAfterUnlock {
+    ScheduleAfterUnlock() = default;
+    ScheduleAfterUnlock(const ScheduleAfterUnlock &) = delete;
+    ScheduleAfterUnlock &operator=(const ScheduleAfterUnlock &) = delete;
+    ~ScheduleAfterUnlock() { run_deferred_schedule(); }
+};
 // Hands the whole stream to the dispatcher (batch must be empty).
 void take_stream_locked(worker *w, ChunkQueue<Entry> &batch);
 

@@ -71,6 +71,7 @@ int park_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk) {
             w->paused = true;
             qtw::push_control_locked(w, lk, make_entry(WORKER_EV_PAUSED));
         }
+        qtw::run_deferred_schedule();  // PAUSED (and what came before) must reach the GUI
         w->pause_cv.wait(lk);
     }
     if (w->paused) {
@@ -141,6 +142,7 @@ static void call_function(worker *w) {
 void run_worker(worker *w) {
     bool skip;
     {
+        ScheduleAfterUnlock wake;
         std::unique_lock<qtw::StreamMutex> lk(w->mu);
         w->phase = Phase::Running;
         push_control_locked(w, lk, make_entry(WORKER_EV_STARTED));
@@ -192,6 +194,9 @@ void run_worker(worker *w) {
         set_live(w, false);
         push_control_locked(w, lk, std::move(outcome));
         push_control_locked(w, lk, make_entry(WORKER_EV_FINISHED));
+        // Scheduled before an awaiter wakes: a home thread that awaits and
+        // then drains (the exit join) must find FINISHED in its ready list.
+        run_deferred_schedule();
         w->done_cv.notify_all();
     }
 }
@@ -213,6 +218,7 @@ int worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
     Entry stale, stale_progress, progress;
     {
         // One critical section per yield: push, progress, pause, receive.
+        qtw::ScheduleAfterUnlock wake;
         std::unique_lock<qtw::StreamMutex> lk(w->mu);
         try {
             rc = qtw::push_data_locked(w, lk, e, &stale);
@@ -245,6 +251,7 @@ int worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
 int worker_abort_requested(worker_ctx *ctx) {
     int rc = check_ctx(ctx);
     if (rc != WORKER_OK) return rc;
+    qtw::ScheduleAfterUnlock wake;
     std::unique_lock<qtw::StreamMutex> lk(ctx->w->mu);
     return park_locked(ctx->w, lk) == WORKER_ABORTED ? 1 : 0;
 }
