@@ -227,7 +227,12 @@ QTWORKER_API void worker_set_error_handler(worker_callback cb, void *user_data);
 /* Owner-side calls may come from any thread. After the function has ended
    they return WORKER_ESTATE (values handed over are destroyed). */
 
-/** Run the worker on a pooled thread; STARTED is its first event. Once only
+/** Run the worker on a pooled thread; STARTED is its first event (when its
+    function begins). The pool runs as many workers at once as there are
+    CPUs (at least 2), not counting those blocked in the library (paused,
+    waiting at capacity); more wait their turn in start order, and one that
+    has waited 1 ms gets a thread of its own, so a worker that computes
+    forever without blocking delays others by at most that. Once only
     (ESTATE after). ENOAPP without a QCoreApplication; EBUSY for a
     group_exclusive worker whose group is busy (it stays startable). In a
     serial group it may wait for its turn: STARTED comes when it runs.

@@ -450,7 +450,9 @@ void wait_for_space_locked(worker *w, std::unique_lock<StreamMutex> &lk) {
     }
     w->space_waiters++;
     run_deferred_schedule();  // the GUI must hear of what is queued before we sleep
+    pool_blocking_begin();
     w->space_cv.wait(lk);
+    pool_blocking_end();
     w->space_waiters--;
     std::lock_guard<std::mutex> g(d->waiters_mu);
     if (w->space_prev)

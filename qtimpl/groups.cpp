@@ -78,8 +78,9 @@ void group_release(worker *w) {
             next->group_holder = true;
         }
     }
-    // Without a thread of its own, the next member runs on this one.
-    if (next) pool_submit_or_run_here(next);
+    // The next member runs on this thread once the current task returns:
+    // members run one at a time anyway, and it needs no thread of its own.
+    if (next) pool_run_after_current(next);
 }
 
 void group_on_quit(worker *w) {
@@ -95,9 +96,9 @@ void group_on_quit(worker *w) {
         }
         w->group_queued = false;
     }
-    // Never runs its function: STARTED, ABORTED, FINISHED come at once
-    // (here, if no thread can be had: it takes no time).
-    pool_submit_or_run_here(w);
+    // Never runs its function: STARTED, ABORTED, FINISHED come at once,
+    // emitted here (it takes no time, and needs no thread of its own).
+    run_worker(w);
 }
 
 }  // namespace qtw

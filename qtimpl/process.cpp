@@ -754,15 +754,19 @@ void Session::report() {
 }
 
 void proxy_main(worker_ctx *ctx, void *arg) {
-    // Out of memory somewhere in the session: the Session's destructor has
-    // killed and reaped the helper by the catch; nothing is thrown through
-    // the C function type.
+    // The proxy mostly waits for its child: it does not count against the
+    // pool's limit of running tasks (the child does the work). Out of memory
+    // somewhere in the session: the Session's destructor has killed and
+    // reaped the helper by the catch; nothing is thrown through the C
+    // function type.
+    pool_blocking_begin();
     try {
         Session s(ctx, static_cast<ProcState *>(arg));
         s.run();
     } catch (...) {
         worker_fail(ctx, WORKER_ENOMEM, "process worker: out of memory");
     }
+    pool_blocking_end();
 }
 
 }  // namespace

@@ -310,9 +310,16 @@ bool try_push_output(worker *w, std::string &&line, int stream_no);
 // short tasks only (freeing memory, ending a worker that never runs, or the
 // next member of a serial group, which inherits the ending member's thread).
 bool pool_try_run(void (*run)(void *), void *arg);
+// Around a wait inside a task (parked, waiting for room): the task stops
+// counting against the pool's limit, so a queued task gets a thread.
+void pool_blocking_begin();
+void pool_blocking_end();
 bool pool_try_submit(worker *w);                // run_worker(w) on a pool thread
 void pool_run_here_or_after(void (*run)(void *), void *arg);
 void pool_submit_or_run_here(worker *w);
+// The next member of a serial group: on this pool thread, right after the
+// current task (no hand-off, no new thread); elsewhere as above.
+void pool_run_after_current(worker *w);
 
 // Body run on the pool thread.
 void run_worker(worker *w);

@@ -72,7 +72,9 @@ int park_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk) {
             qtw::push_control_locked(w, lk, make_entry(WORKER_EV_PAUSED));
         }
         qtw::run_deferred_schedule();  // PAUSED (and what came before) must reach the GUI
+        qtw::pool_blocking_begin();
         w->pause_cv.wait(lk);
+        qtw::pool_blocking_end();
     }
     if (w->paused) {
         w->paused = false;

@@ -163,6 +163,9 @@ TEST(Faults, SerialGroupMembersRunOnTheEndingMembersThreadWhenNoneCanBeCreated) 
     ASSERT_EQ(first.start(), WORKER_OK);
     ASSERT_EQ(second.start(), WORKER_OK);  // queued: needs no thread now
     ASSERT_EQ(third.start(), WORKER_OK);
+    // first must hold a thread before creation starts failing (it could
+    // still be waiting for one in the pool's queue: a documented wait).
+    ASSERT_TRUE(first.rec->wait_for(WORKER_EV_STARTED));
     fault::arm(fault::Thread, 1, 1);       // from here no thread can be created
     ASSERT_EQ(worker_quit(third.w), WORKER_OK);  // a queued member quit: ends here, at once
     ASSERT_TRUE(third.rec->wait_finished());
