@@ -104,6 +104,12 @@ bool check_track(const Track &t) {
         finished += ty == WORKER_EV_FINISHED;
     }
     size_t n = t.types.size();
+    // Still waiting for a pool thread when the app quit (the pool runs one
+    // task per CPU at a time, and adds a thread per ms for the rest): quit
+    // before it ran, as the contract says.
+    if (t.types == std::vector<worker_event_type>{WORKER_EV_STARTED, WORKER_EV_ABORTED,
+                                                  WORKER_EV_FINISHED})
+        return true;
     bool ok = started == 1 && outcomes == 1 && finished == 1 && n >= 3 &&
               t.types.front() == WORKER_EV_STARTED && t.types.back() == WORKER_EV_FINISHED &&
               t.types[n - 2] == t.expect_outcome;
