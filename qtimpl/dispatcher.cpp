@@ -8,9 +8,14 @@
 #include <QCoreApplication>
 #include <QEvent>
 #include <QPointer>
+#include <QSocketNotifier>
 #include <QThread>
 
+#include <sys/eventfd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <system_error>
 #include <cstdio>
 #include <map>
 
@@ -18,7 +23,6 @@ namespace qtw {
 
 namespace {
 
-const QEvent::Type kWakeEvent = QEvent::Type(QEvent::User + 0x5157);
 const QEvent::Type kQuitEvent = QEvent::Type(QEvent::User + 0x5158);
 constexpr size_t kQuota = 512;  // entries per worker per round-robin turn
 constexpr auto kTurnBudget = std::chrono::milliseconds(4);  // then yield to the loop
@@ -47,6 +51,15 @@ public:
     std::mutex waiters_mu;
     worker *space_waiting = nullptr;
     std::atomic<int> awaiting{0};
+    int wake_fd = -1;
+
+    Dispatcher() {
+        wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+        // A child: it moves to the home thread with the dispatcher.
+        auto *n = new QSocketNotifier(qintptr(wake_fd), QSocketNotifier::Read, this);
+        QObject::connect(n, &QSocketNotifier::activated, this, [this] { on_wake(); });
+    }
 
     void post_quit(int code) {
         QEvent *quit;
@@ -59,7 +72,7 @@ public:
     }
 
     bool event(QEvent *e) override {
-        // The wake event was allocated under mu on a worker thread and handed
+        // The quit event was allocated under mu on another thread and handed
         // over through Qt's own (uninstrumented) lock: taking mu here lets
         // ThreadSanitizer see that hand-over.
         int exit_code;
@@ -71,9 +84,7 @@ public:
             QCoreApplication::exit(exit_code);
             return true;
         }
-        if (e->type() != kWakeEvent) return QObject::event(e);
-        drain(kTurnBudget);
-        return true;
+        return QObject::event(e);
     }
 
     void schedule(worker *w) {
@@ -160,23 +171,17 @@ private:
         ready_tail = w;
     }
 
-    // One wake event per drain. Allocated under mu (the hand-over to the
-    // home thread goes through Qt's uninstrumented lock; event() takes mu,
-    // so ThreadSanitizer sees it); without memory it waits for some, since a
-    // lost wake would leave the worker's events undelivered for good.
-    void post_wake() {
-        for (;;) {
-            QEvent *wake;
-            {
-                std::lock_guard<StreamMutex> lk(mu);
-                wake = new (std::nothrow) QEvent(kWakeEvent);
-            }
-            if (wake) {
-                QCoreApplication::postEvent(this, wake);
-                return;
-            }
-            wait_for_memory();
-        }
+    // One wake-up per drain, uv_async_send style: a write to the home
+    // thread's eventfd, which its event loop polls (a QSocketNotifier). No
+    // allocation (it cannot fail), no Qt lock, and no posted event for
+    // ThreadSanitizer to lose track of: what it wakes for is handed over
+    // under mu (the ready list).
+    void post_wake() { eventfd_write(wake_fd, 1); }
+
+    void on_wake() {
+        eventfd_t n;
+        eventfd_read(wake_fd, &n);
+        drain(kTurnBudget);
     }
 
     // Reads the clock every `stride` entries: stride grows while entries are
