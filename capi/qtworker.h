@@ -87,6 +87,10 @@ QTWORKER_API const char *worker_version_string(void);
 /** Static English text for any status code (never NULL). */
 QTWORKER_API const char *worker_strerror(int status);
 
+/** A plugin's scope: the workers created into it (worker_options.scope) are
+    stopped, and their callbacks disconnected, together by worker_scope_close(). */
+typedef struct worker_scope worker_scope;
+
 /** Status of the last failed worker_create() on the calling thread
     (WORKER_OK if the last call succeeded). */
 QTWORKER_API int worker_last_error(void);
@@ -125,6 +129,10 @@ typedef struct worker_options {
         outcome is ABORTED with code WORKER_ETIMEDOUT and the reason in
         message. Counted from when the function starts (not queue time). */
     long long     timeout_ms;
+    /** The scope the worker belongs to for life (NULL = none); see
+        worker_scope_new(). A scope that is closed, being closed or unknown
+        makes worker_create return NULL with WORKER_ESTATE. */
+    worker_scope *scope;     /* NULL = none */
     /* room to grow: fields are appended, never reordered */
 } worker_options;
 
@@ -143,7 +151,7 @@ QTWORKER_API void worker_options_init(worker_options *opts);
     arg_destroy(arg) runs once the function has returned (or the worker is
     freed without having run). NULL opts = defaults. Returns NULL on bad input
     (fn NULL, bad policy, capacity > WORKER_MAX_CAPACITY, progress_total < 0,
-    timeout_ms < 0, empty group name): see
+    timeout_ms < 0, empty group name; ESTATE: scope not open): see
     worker_last_error(); arg is destroyed then too. */
 QTWORKER_API worker *worker_create(worker_fn fn, void *arg,
                                    worker_destroy_fn arg_destroy,
@@ -293,6 +301,33 @@ QTWORKER_API long long   worker_dropped(const worker *w);
     qtworker quits every live worker, waits for them up to this bound
     (default 1000 ms), and delivers their remaining events. */
 QTWORKER_API void        worker_set_exit_timeout(int timeout_ms);
+
+/* ------------------------------------------------------------ scopes */
+/* A scope is a plugin's (or a widget's) lifetime: close it when its dock
+   closes, then free the state its callbacks use at once. See doc/guide.md. */
+
+/** A new open scope; name (copied, may be NULL) is for debugging only.
+    NULL when out of memory. Any thread; no QCoreApplication needed. */
+QTWORKER_API worker_scope *worker_scope_new(const char *name);
+/** Close s (any thread): quit every worker of s (an unstarted one never runs:
+    worker_start gives ESTATE), disconnect all their callbacks and destroy
+    their user_data (on this thread; one whose callback is running on the
+    home thread right then, when that call returns). No callback of theirs
+    begins after this returns; called on another thread than a worker's home
+    thread, it first waits for that worker's running callback to return
+    (do not hold a lock that callback takes). Then it waits up to timeout_ms
+    (-1 = forever) for their functions to return: OK, or WORKER_ETIMEDOUT if
+    some still run — abandoned: their later events and values are destroyed
+    undelivered, worker_connect to them gives ESTATE, the registry lists them
+    until they end; an ERRORED still reaches the error handler
+    (worker_set_error_handler), never silent. Callable from a callback of the
+    scope's own workers (that call is not waited for) or from one of their
+    functions (that worker is not waited for); workers being created into s
+    meanwhile are either closed with it or refused (ESTATE). The scope is
+    freed: like a freed pointer, a second close gives EINVAL only until a new
+    scope reuses the address. Worker handles stay valid until unref'd; other
+    workers are untouched. EINVAL for NULL; ENOMEM: nothing was done. */
+QTWORKER_API int worker_scope_close(worker_scope *s, int timeout_ms);
 
 /* ------------------------------------------------------------ worker side */
 /* worker side: only from inside the worker's function */
