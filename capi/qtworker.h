@@ -9,6 +9,9 @@
  * order the worker produced them. No Qt type appears here; C99 and C++.
  *
  * Status codes: 0 = OK, negative = error, worker_strerror() gives the text.
+ * A worker created on a QThread that runs its own event loop delivers there;
+ * once that thread has ended, its events are destroyed undelivered (no
+ * callback runs on a finished thread; payloads are still destroyed once).
  * No C++ exception ever leaves a call: out of memory is WORKER_ENOMEM (and
  * what the call was handed is destroyed), a thread the system refuses is
  * WORKER_EAGAIN. The events every started worker emits (STARTED, PAUSED,
@@ -484,7 +487,12 @@ QTWORKER_API void worker_process_options_init(worker_process_options *popts);
     says so); the outcome is ABORTED. A process that dies without an outcome
     gives ERRORED: code = the signal number and message "process 'NAME'
     (pid N) killed by SIGSEGV (Segmentation fault)" followed by its last
-    stderr lines; or code = the exit status ("exited with status N"). A
+    stderr lines; or code = the exit status ("exited with status N"); a
+    process that exits with status 0 without an outcome (exit(0) inside the
+    function) gives code WORKER_ESTATE, "ended without an outcome". If the
+    application reaps the helper itself (waitpid(-1, ...)), the library
+    never signals another process: the outcome says "its exit status is
+    unknown" (code WORKER_ESTATE) unless the function had sent one. A
     module that cannot be loaded, a missing symbol or a helper program that
     cannot be started give ERRORED with code WORKER_EINVAL and the reason;
     a process that breaks the protocol gives code WORKER_ESTATE.

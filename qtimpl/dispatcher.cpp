@@ -31,6 +31,8 @@ struct EventBox {
 
 }  // namespace
 
+static void forget_dispatcher(Dispatcher *d);  // its thread ended
+
 class Dispatcher : public QObject {
 public:
     StreamMutex mu;
@@ -38,6 +40,7 @@ public:
     // allocation, so a schedule can never fail (a worker is in it once).
     worker *ready_head = nullptr, *ready_tail = nullptr;
     bool wake_posted = false;
+    bool dead = false;  // the home thread ended: events are destroyed undelivered
     int pending_exit_code = 0;  // worker_app_quit, handed over under mu
     // Producers homed here waiting for room, and worker_await calls running
     // on this thread (see wait_for_space_locked).
@@ -74,17 +77,48 @@ public:
     }
 
     void schedule(worker *w) {
+        bool discard;
         {
             std::lock_guard<StreamMutex> lk(mu);
             push_ready_locked(w);
             if (wake_posted) return;
             wake_posted = true;
+            discard = dead;
         }
-        post_wake();
+        if (!discard) {
+            post_wake();
+        } else if (!pool_try_run(discard_task, this)) {
+            // No thread: the entries wait in the ready list for the next one.
+            std::lock_guard<StreamMutex> lk(mu);
+            wake_posted = false;
+        }
+    }
+
+    // The home thread's event loop has ended (in that thread): nothing is
+    // delivered here any more. What is queued now is destroyed, and so is
+    // everything later (on a pool thread): payloads exactly once, FINISHED
+    // still frees the worker.
+    void home_ended() {
+        forget_dispatcher(this);
+        {
+            std::lock_guard<StreamMutex> lk(mu);
+            dead = true;
+            wake_posted = true;  // the discard below takes it over
+        }
+        discard_task(this);
+    }
+
+    static void discard_task(void *self) {
+        auto *d = static_cast<Dispatcher *>(self);
+        {
+            std::lock_guard<StreamMutex> lk(d->mu);
+            d->wake_posted = false;
+        }
+        d->drain(std::chrono::hours(24), true);
     }
 
     // Delivers until nothing is ready or the budget is spent.
-    void drain(std::chrono::steady_clock::duration budget) {
+    void drain(std::chrono::steady_clock::duration budget, bool discard = false) {
         Budget clock(budget);
         {
             std::lock_guard<StreamMutex> lk(mu);
@@ -101,7 +135,7 @@ public:
                 if (!ready_head) ready_tail = nullptr;
                 w->ready_next = nullptr;
             }
-            if (drain_worker(w, clock)) {
+            if (drain_worker(w, clock, discard)) {
                 std::lock_guard<StreamMutex> lk(mu);
                 push_ready_locked(w);  // round-robin: an endless flood starves nobody
             }
@@ -173,7 +207,7 @@ private:
     // Delivers part of w's stream; true if w has more and stays ready.
     // The stream is swapped out whole (O(1) under the lock) into w->batch, so
     // the producer keeps filling while the GUI delivers; capacity counts both.
-    bool drain_worker(worker *w, Budget &clock) {
+    bool drain_worker(worker *w, Budget &clock, bool discard) {
         ChunkQueue<Entry> &batch = w->batch;  // home thread only, w->delivering guards it
         {
             std::lock_guard<qtw::StreamMutex> lk(w->mu);
@@ -199,9 +233,9 @@ private:
                 std::lock_guard<qtw::StreamMutex> lk(w->mu);
                 w->finished_delivered = true;
             }
-            if (w->abort_requested.load(std::memory_order_relaxed) &&
-                (e.type == WORKER_EV_YIELDED || e.type == WORKER_EV_PROGRESS))
-                e.release();  // quit: undelivered values are destroyed, not shown
+            if (discard || (w->abort_requested.load(std::memory_order_relaxed) &&
+                            (e.type == WORKER_EV_YIELDED || e.type == WORKER_EV_PROGRESS)))
+                e.release();  // quit (or no home left): destroyed, not shown
             else
                 deliver(w, e);
             if (clock.tick()) break;
@@ -341,12 +375,14 @@ void *error_handler_data = nullptr;
 
 }  // namespace
 
-void *creator_home_thread() {
-    QThread *t = QThread::currentThread();
-    auto *app = QCoreApplication::instance();
-    // A thread without its own event loop would never deliver: use the GUI's.
-    if (app && t != app->thread() && !t->eventDispatcher()) return nullptr;
-    return t;
+static void forget_dispatcher(Dispatcher *d) {
+    Dispatchers &ds = dispatchers();
+    std::lock_guard<std::mutex> lk(ds.mu);
+    for (auto it = ds.by_thread.begin(); it != ds.by_thread.end(); ++it) {
+        if (it->second != d) continue;
+        ds.by_thread.erase(it);  // a new thread at this address starts afresh
+        return;
+    }
 }
 
 static Dispatcher *dispatcher_for_thread(QThread *home) {
@@ -356,14 +392,34 @@ static Dispatcher *dispatcher_for_thread(QThread *home) {
     if (!d) {
         d = new Dispatcher;
         if (home != QThread::currentThread()) d->moveToThread(home);
+        auto *app = QCoreApplication::instance();
+        if (!app || home != app->thread()) {
+            // Emitted in the ending thread, after its event loop: from here
+            // the worker's events are destroyed undelivered, and a new
+            // thread at the same address gets a dispatcher of its own.
+            Dispatcher *dying = d;
+            QObject::connect(home, &QThread::finished, dying, [dying] { dying->home_ended(); },
+                             Qt::DirectConnection);
+        }
     }
     return d;
 }
 
-Dispatcher *dispatcher_for(worker *w) {
-    QThread *home = static_cast<QThread *>(w->home_thread);
-    return dispatcher_for_thread(home ? home : QCoreApplication::instance()->thread());
+// Resolved when the worker is created, while its thread surely lives: a
+// thread without its own event loop would never deliver, so it gets the
+// GUI thread's dispatcher (at start, when an application exists).
+Dispatcher *creator_home_dispatcher() {
+    QThread *t = QThread::currentThread();
+    auto *app = QCoreApplication::instance();
+    if (!app || t == app->thread() || !t->eventDispatcher()) return nullptr;
+    return dispatcher_for_thread(t);
 }
+
+Dispatcher *dispatcher_for(worker *w) {
+    if (w->home) return w->home;
+    return dispatcher_for_thread(QCoreApplication::instance()->thread());
+}
+
 
 void post_app_quit(int code) {
     dispatcher_for_thread(QCoreApplication::instance()->thread())->post_quit(code);

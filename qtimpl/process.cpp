@@ -181,13 +181,19 @@ void reap_children_at_exit() {
     c.live.clear();
 }
 
-void add_child(pid_t pid, int pidfd) {
+// False when out of memory (the child is not in the set then).
+bool add_child(pid_t pid, int pidfd) {
     static std::once_flag hooked;
     std::call_once(hooked, [] { std::atexit(reap_children_at_exit); });
     Children &c = children();
     std::lock_guard<std::mutex> lk(c.mu);
     c.parent = getpid();
-    c.live.push_back({pid, pidfd});
+    try {
+        c.live.push_back({pid, pidfd});
+    } catch (...) {
+        return false;
+    }
+    return true;
 }
 
 void remove_child(pid_t pid) {
@@ -403,10 +409,19 @@ bool Session::spawn() {
     st_->pid = pid_;
     bool gone;
     pidfd_ = watch_child(pid_, &gone);
-    if (gone)
+    if (gone) {
         reaped_ = true;  // by the host already: never signalled or waited for by us
-    else
-        add_child(pid_, pidfd_);
+    } else if (!add_child(pid_, pidfd_)) {
+        // Untracked, it could not be reaped at exit: end it now.
+        if (pidfd_ >= 0) {
+            if (pidfd_kill(pidfd_, SIGKILL) == 0) pidfd_wait(pidfd_, nullptr, 0);
+        } else if (kill(pid_, SIGKILL) == 0) {
+            waitpid(pid_, nullptr, 0);
+        }
+        reaped_ = true;
+        worker_fail(ctx_, WORKER_ENOMEM, "cannot watch %s: out of memory", who().c_str());
+        return false;
+    }
     return true;
 }
 
@@ -739,8 +754,15 @@ void Session::report() {
 }
 
 void proxy_main(worker_ctx *ctx, void *arg) {
-    Session s(ctx, static_cast<ProcState *>(arg));
-    s.run();
+    // Out of memory somewhere in the session: the Session's destructor has
+    // killed and reaped the helper by the catch; nothing is thrown through
+    // the C function type.
+    try {
+        Session s(ctx, static_cast<ProcState *>(arg));
+        s.run();
+    } catch (...) {
+        worker_fail(ctx, WORKER_ENOMEM, "process worker: out of memory");
+    }
 }
 
 }  // namespace

@@ -105,7 +105,7 @@ static void fill_from_options(worker *w, const worker_options *opts, int policy)
     if (opts->group) w->group = opts->group;
     w->group_exclusive = opts->group_exclusive != 0;
     w->timeout_ms = opts->timeout_ms;
-    w->home_thread = qtw::creator_home_thread();
+    w->home = qtw::creator_home_dispatcher();
 }
 
 worker::~worker() {
@@ -246,47 +246,52 @@ int worker_start(worker *w) {
     Handle h(w);
     if (!h) return WORKER_EINVAL;
     if (!QCoreApplication::instance()) return WORKER_ENOAPP;
-    return qtw::guarded([&]() -> int {
-        qtw::Dispatcher *d = qtw::dispatcher_for(w);
+    qtw::Dispatcher *d;
+    try {
+        d = qtw::dispatcher_for(w);
         qtw::ensure_exit_hook();
-        // Admission and start are one step; the group lock is held until the
-        // pool has the worker, so a failed start can be undone.
-        auto group_lk = qtw::group_lock(w);
-        {
-            std::lock_guard<qtw::StreamMutex> lk(h->mu);
-            if (h->phase != Phase::Created || h->scope_closed) return WORKER_ESTATE;
-            if (h->group_exclusive && qtw::group_busy_locked(w)) return WORKER_EBUSY;
-        }
-        qtw::set_live(w, true);  // may throw bad_alloc: nothing changed yet
-        bool run_now;
+    } catch (...) {
+        return qtw::status_of_current_exception();
+    }
+    // Admission and start are one step; the group lock is held until the
+    // pool has the worker, so a failed start can be undone.
+    auto group_lk = qtw::group_lock(w);
+    {
+        // Claimed under mu: of two racing starts exactly one gets past here.
+        std::lock_guard<qtw::StreamMutex> lk(h->mu);
+        if (h->phase != Phase::Created || h->scope_closed) return WORKER_ESTATE;
+        if (h->group_exclusive && qtw::group_busy_locked(w)) return WORKER_EBUSY;
+        h->phase = Phase::Started;
+        h->dispatcher = d;
+        // Started while the exit hook joins: it runs already quit
+        // (STARTED, ABORTED, FINISHED), and the join waits for it.
+        if (qtw::exit_joining.load() > 0) h->abort_requested = true;
+    }
+    auto unclaim = [&] {
+        std::lock_guard<qtw::StreamMutex> lk(h->mu);
+        h->phase = Phase::Created;  // still startable: nothing was emitted
+    };
+    bool run_now;
+    try {
+        qtw::set_live(w, true);
         try {
             run_now = qtw::group_admit_locked(w);
         } catch (...) {
             qtw::set_live(w, false);
             throw;
         }
-        {
-            std::lock_guard<qtw::StreamMutex> lk(h->mu);
-            h->phase = Phase::Started;
-            h->dispatcher = d;
-            // Started while the exit hook joins: it runs already quit
-            // (STARTED, ABORTED, FINISHED), and the join waits for it.
-            if (qtw::exit_joining.load() > 0) h->abort_requested = true;
-            if (h->scope_closed) h->abort_requested = true;  // closed since the check
-        }
-        h->total_refs.fetch_add(1);  // the library's ref, dropped after FINISHED
-        if (!run_now || qtw::pool_try_submit(w)) return WORKER_OK;
-        // No thread can be had (the thread or map limit): undo, so the
-        // worker is still startable and nothing was emitted.
-        qtw::group_unadmit_locked(w);
-        {
-            std::lock_guard<qtw::StreamMutex> lk(h->mu);
-            h->phase = Phase::Created;
-        }
-        qtw::set_live(w, false);
-        h->total_refs.fetch_sub(1);  // Handle h still holds one: never the last
-        return WORKER_EAGAIN;
-    });
+    } catch (...) {
+        unclaim();
+        return qtw::status_of_current_exception();
+    }
+    h->total_refs.fetch_add(1);  // the library's ref, dropped after FINISHED
+    if (!run_now || qtw::pool_try_submit(w)) return WORKER_OK;
+    // No thread can be had (the thread or map limit): undo.
+    qtw::group_unadmit_locked(w);
+    qtw::set_live(w, false);
+    h->total_refs.fetch_sub(1);  // Handle h still holds one: never the last
+    unclaim();
+    return WORKER_EAGAIN;
 }
 
 int worker_send(worker *w, void *value, worker_destroy_fn destroy) {

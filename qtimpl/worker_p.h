@@ -233,7 +233,7 @@ struct worker {
 
     // --- delivery side (home thread only)
     // (its own cache lines: the consumer's half, away from the producer's)
-    alignas(64) void *home_thread = nullptr;    // QThread the worker was created on
+    alignas(64) qtw::Dispatcher *home = nullptr;  // of the thread it was created on; null = GUI's
     qtw::Dispatcher *dispatcher = nullptr;
     worker *ready_next = nullptr;   // the dispatcher's ready list (its mu)
     bool delivering = false;        // guarded by mu: a batch is being delivered
@@ -312,7 +312,7 @@ void pool_submit_or_run_here(worker *w);
 void run_worker(worker *w);
 
 // Home-thread delivery.
-void *creator_home_thread();
+Dispatcher *creator_home_dispatcher();
 Dispatcher *dispatcher_for(worker *w);
 bool dispatcher_is_current_thread(const Dispatcher *d);
 void dispatcher_schedule(Dispatcher *d, worker *w);
