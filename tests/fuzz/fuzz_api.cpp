@@ -16,6 +16,7 @@
 
 #include "../event_order.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -29,6 +30,7 @@ namespace {
 Reporter reporter = nullptr;
 constexpr int kMaxWorkers = 12;
 long n_workers = 0, n_process = 0, n_started = 0, n_outcome[3] = {0, 0, 0};  // for summary()
+long n_scoped = 0, n_closes = 0, n_thread_closes = 0, n_cb_closes = 0, n_timed_out = 0;
 }  // namespace
 
 Prog *P = nullptr;
@@ -50,8 +52,8 @@ namespace {
 
 WT *random_wt(In &in, bool held) {
     std::vector<WT *> c;
-    for (auto &t : P->wts)
-        if ((t->refs > 0) == held) c.push_back(t.get());
+    for (auto &t : P->wts)  // a released worker of a closed scope is never called again
+        if ((t->refs > 0) == held && (held || !t->closed)) c.push_back(t.get());
     return c.empty() ? nullptr : c[in.pick((unsigned)c.size())];
 }
 
@@ -117,9 +119,10 @@ bool make_options(In &in, WT *t, worker_options *o) {
 // After a create: NULL and EINVAL exactly when the input was bad; else the
 // program owns the worker, with a recorder whose user_data tells when it is freed.
 void adopt(std::unique_ptr<WT> t, worker *w, bool valid, const char *call) {
-    if (!valid) {
-        if (w) report(std::string(call) + " accepted bad input");
-        expect("worker_last_error", worker_last_error(), {WORKER_EINVAL});
+    bool scope_ok = !t->scope || std::count(P->open_scopes.begin(), P->open_scopes.end(), t->scope);
+    if (!valid || !scope_ok) {
+        if (w) report(std::string(call) + " accepted bad input or a closed scope");
+        expect("worker_last_error", worker_last_error(), {valid ? WORKER_ESTATE : WORKER_EINVAL});
         return;
     }
     if (!w) return report(std::string(call) + " failed on valid input: " + std::to_string(worker_last_error()));
@@ -159,6 +162,8 @@ void create_process(In &in, std::unique_ptr<WT> t, const worker_options *o, bool
     adopt(std::move(t), w, valid, "worker_create_process");
 }
 
+worker_scope *pick_scope(In &in);
+
 void op_create(In &in) {
     if ((int)P->wts.size() >= kMaxWorkers) return;
     auto t = std::make_unique<WT>();
@@ -166,6 +171,7 @@ void op_create(In &in) {
     worker_options_init(&o);
     bool with_opts = in.pick(4) != 0;
     bool opts_ok = !with_opts || make_options(in, t.get(), &o);
+    if (with_opts && in.pick(2) == 0) o.scope = t->scope = pick_scope(in);
     if (in.pick(16) == 0) return create_process(in, std::move(t), with_opts ? &o : nullptr, opts_ok);
     bool has_fn = in.pick(8) != 0;
     Obj *arg = obj(O_ARG, t.get());
@@ -175,6 +181,112 @@ void op_create(In &in) {
     settle("worker_create", v, !w);
     adopt(std::move(t), w, has_fn && opts_ok, "worker_create");
 }
+
+// An open scope (a new one sometimes), or a closed (freed) one.
+worker_scope *pick_scope(In &in) {
+    auto &open = P->open_scopes, &closed = P->closed_scopes;
+    if ((open.empty() || in.pick(4) == 0) && open.size() < 4) {
+        worker_scope *s = worker_scope_new(in.pick(2) ? "fz" : nullptr);
+        if (!s) return report("worker_scope_new failed"), nullptr;
+        open.push_back(s);
+        auto reused = std::find(closed.begin(), closed.end(), s);  // a freed address, reused
+        if (reused != closed.end()) closed.erase(reused);
+        return s;
+    }
+    if (!closed.empty() && in.pick(4) == 0) return closed[in.pick((unsigned)closed.size())];
+    return open.empty() ? nullptr : open[in.pick((unsigned)open.size())];
+}
+
+// Moves s from the open scopes to the closed ones and marks the workers its
+// close takes (ours, not known to be freed) before it begins.
+std::vector<WT *> begin_close(worker_scope *s) {
+    auto &open = P->open_scopes;
+    open.erase(std::find(open.begin(), open.end(), s));
+    P->closed_scopes.push_back(s);
+    std::vector<WT *> ms;
+    for (auto &t : P->wts)
+        if (t->scope == s && !t->freed && !t->closed) {
+            t->closed = true;
+            ms.push_back(t.get());
+        }
+    return ms;
+}
+
+// After the close returned rc: the statuses documented, no user_data of a
+// member left but those of the callbacks running below us on this stack
+// (a released member may be being freed elsewhere: only pinned ones are
+// counted), and with OK every started member's function has returned.
+void end_close(const std::vector<WT *> &ms, int rc) {
+    expect("scope_close", rc, {WORKER_OK, WORKER_ETIMEDOUT});
+    n_closes++;
+    n_timed_out += rc == WORKER_ETIMEDOUT;
+    for (WT *t : ms) {
+        t->close_returned = true;
+        long running = std::count(P->cb_stack.begin(), P->cb_stack.end(), t);
+        if (t->refs == 0 && !running) continue;
+        if (t->live_ud.load() > running) report("scope_close returned with user_data left");
+        if (!t->recorder_gone) report("scope_close returned with the recorder connected");
+        if (rc != WORKER_OK || !t->started) continue;
+        expect("await(after scope_close OK)", worker_await(t->w, 0), {WORKER_OK});
+        t->ended = true;
+    }
+}
+
+void close_scope(worker_scope *s, int timeout_ms) {
+    auto ms = begin_close(s);
+    end_close(ms, worker_scope_close(s, timeout_ms));
+}
+
+// From another thread while this one (the home thread) delivers: a
+// callback running then has returned when the close returns (end_close).
+void close_from_thread(worker_scope *s, int timeout_ms) {
+    auto ms = begin_close(s);
+    n_thread_closes++;
+    for (WT *t : ms) t->thread_closing = true;
+    P->member_cb_entered = P->closer_began = false;
+    std::atomic<int> rc{1};
+    std::thread closer([&] {
+        // Preferably while one of their callbacks runs (fuzz_worker.cpp: Linger).
+        for (int i = 0; i < 100 && !P->member_cb_entered; i++)
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        P->closer_began = true;
+        int r = worker_scope_close(s, timeout_ms);
+        for (WT *t : ms) t->close_returned = true;  // from here no callback may begin
+        rc = r;
+    });
+    while (rc.load() == 1) worker_app_process_events(1);
+    closer.join();
+    end_close(ms, rc.load());
+}
+
+// NULL, a closed scope again, an open one from here (bounded wait) or from
+// another thread.
+void op_scope_close(In &in) {
+    unsigned r = in.pick(6);
+    if (r == 0) return expect("scope_close(NULL)", worker_scope_close(nullptr, 0), {WORKER_EINVAL});
+    auto &open = P->open_scopes, &closed = P->closed_scopes;
+    if (r == 1 && !closed.empty())
+        return expect("scope_close(again)", worker_scope_close(closed[in.pick((unsigned)closed.size())], 0),
+                      {WORKER_EINVAL});
+    if (open.empty()) return;
+    worker_scope *s = open[in.pick((unsigned)open.size())];
+    static const int waits[] = {0, 1, 5, 20};
+    if (r == 2) return close_from_thread(s, waits[in.pick(4)]);
+    close_scope(s, (int)in.pick(4));
+}
+
+}  // namespace
+
+// Its own scope if open, else another open one, from inside its callback.
+void close_from_callback(In &in, WT *from) {
+    auto &open = P->open_scopes;
+    if (open.empty()) return;
+    auto own = std::find(open.begin(), open.end(), from->scope);
+    n_cb_closes++;
+    close_scope(own != open.end() ? *own : open[in.pick((unsigned)open.size())], (int)in.pick(2));
+}
+
+namespace {
 
 void op_query(const H &h) {
     int running = worker_is_running(h.w), paused = worker_is_paused(h.w);
@@ -294,8 +406,8 @@ void op_start(const H &h) {
         expect("start(dead)", rc, {WORKER_EINVAL});
     else if (h.k == H_RELEASED)  // alive without owners: started (else it was freed)
         expect("start(released)", rc, {WORKER_ESTATE, WORKER_EINVAL});
-    else if (h.t->started)
-        expect("start(again)", rc, {WORKER_ESTATE});
+    else if (h.t->started || h.t->closed)
+        expect(h.t->started ? "start(again)" : "start(closed scope)", rc, {WORKER_ESTATE});
     else if (h.t->exclusive)
         expect("start(exclusive)", rc, {WORKER_OK, WORKER_EBUSY});
     else
@@ -313,7 +425,7 @@ void op_disconnect(In &in, const H &h) {
         h.t->conns.erase(h.t->conns.begin() + (long)i);
     }
     int rc = worker_disconnect(h.w, id);
-    if (known && h.k == H_HELD) expect("disconnect", rc, {WORKER_OK});
+    if (known && h.k == H_HELD) expect("disconnect", rc, {h.t->closed ? WORKER_EINVAL : WORKER_OK});
     else expect("disconnect", rc, {known ? WORKER_OK : WORKER_EINVAL, WORKER_EINVAL});
 }
 
@@ -371,7 +483,7 @@ void op_handle(In &in, unsigned op) {
 }
 
 void step(In &in) {
-    unsigned op = in.pick(24);
+    unsigned op = in.pick(25);
     if (op < 12) return op_handle(in, op);
     switch (op) {
     case 12: case 13: op_create(in); break;
@@ -387,6 +499,7 @@ void step(In &in) {
     case 20: op_worker_side_thread(in); break;
     case 21: op_exec(in); break;
     case 22: op_misc(in); break;
+    case 23: op_scope_close(in); break;
     default: worker_set_exit_timeout((int)(int8_t)in.u8()); break;
     }
 }
@@ -395,6 +508,13 @@ void step(In &in) {
 
 std::string check_order(const WT &t) {
     const auto &ev = t.events;
+    if (t.closed && !t.started && (t.ran || !ev.empty())) return "an unstarted worker of a closed scope ran";
+    if (t.closed && (ev.empty() || ev.back() != WORKER_EV_FINISHED)) {
+        // Its callbacks stopped at the close: what came before is in order.
+        if (!ev.empty() && ev.front() != WORKER_EV_STARTED) return "closed: not STARTED first";
+        if (std::count_if(ev.begin(), ev.end(), event_order::is_outcome) > 1) return "closed: two outcomes";
+        return "";
+    }
     if (!t.started) return ev.empty() && !t.ran ? "" : "events or a run without a start";
     if (t.quit_before_start &&
         (t.ran || ev != std::vector<worker_event_type>{WORKER_EV_STARTED, WORKER_EV_ABORTED,
@@ -408,10 +528,12 @@ std::string check_order(const WT &t) {
     return "";
 }
 
+// Workers of a closed scope do not tell (their sentinel went with the
+// close): the registry does, and the leak checkers.
 bool all_freed() {
     for (auto &t : P->wts)
-        if (!t->freed) return false;
-    return true;
+        if (!t->freed && !t->closed) return false;
+    return worker_live_count() == 0;
 }
 
 bool balanced() {
@@ -431,6 +553,7 @@ bool pump_until(bool (*pred)(), int ms) {
 
 // Quit everything, drop every reference, wait until every worker is freed.
 bool cleanup() {
+    while (!P->open_scopes.empty()) close_scope(P->open_scopes.back(), 0);
     worker_quit_all();
     for (auto &t : P->wts)
         for (; t->refs > 0; t->refs--) worker_unref(t->w);
@@ -450,6 +573,7 @@ bool cleanup() {
         n_workers++;
         n_process += t->process;
         n_started += t->started;
+        n_scoped += t->scope != nullptr;
         if (t->events.size() >= 2) {
             auto o = t->events[t->events.size() - 2];
             n_outcome[o == WORKER_EV_RETURNED ? 0 : o == WORKER_EV_ERRORED ? 1 : 2]++;
@@ -485,7 +609,11 @@ bool run_program(const uint8_t *data, size_t size) {
 std::string summary() {
     return std::to_string(n_workers) + " workers (" + std::to_string(n_process) + " process), " +
            std::to_string(n_started) + " started: " + std::to_string(n_outcome[0]) + " returned, " +
-           std::to_string(n_outcome[1]) + " errored, " + std::to_string(n_outcome[2]) + " aborted";
+           std::to_string(n_outcome[1]) + " errored, " + std::to_string(n_outcome[2]) + " aborted; " +
+           std::to_string(n_scoped) + " in scopes, " + std::to_string(n_closes) + " scope closes (" +
+           std::to_string(n_thread_closes) + " from another thread, " + std::to_string(n_cb_closes) +
+           " from callbacks, " + std::to_string(n_timed_out) +
+           " ETIMEDOUT)";
 }
 
 std::string hex(const uint8_t *data, size_t size) {
