@@ -124,9 +124,14 @@ void worker_side_misuse(In &in, worker_ctx *ctx, bool null_ctx);
 void record(worker_event *ev, void *wt);
 void sentinel(void *wt);  // the recorder's user_data destroy: the worker was freed
 void count_error(worker_event *ev, void *);
-// fuzz_api.cpp: closes one open scope (its own, if open) from a callback
-// of `from`'s worker, with the checks of every close
+
+// ---- fuzz_scopes.cpp
+worker_scope *pick_scope(In &in);  // open (maybe new), closed, or NULL
+void close_scope(worker_scope *s, int timeout_ms);  // an open one, from this thread
+void op_scope_close(In &in);
+// one open scope (its own, if open) from inside a callback of `from`'s worker
 void close_from_callback(In &in, WT *from);
+std::string scope_summary();
 // pinned: the worker cannot be freed during the call (held, or its callback runs)
 long connect_one(In &in, const H &h, bool pinned);
 
