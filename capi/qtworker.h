@@ -306,30 +306,34 @@ QTWORKER_API long long   worker_dropped(const worker *w);
 QTWORKER_API void        worker_set_exit_timeout(int timeout_ms);
 
 /* ------------------------------------------------------------ scopes */
-/* A scope is a plugin's (or a widget's) lifetime: close it when its dock
-   closes, then free the state its callbacks use at once. See doc/guide.md. */
+/* A scope is a plugin's (or a widget's) lifetime: create its workers into it
+   (worker_options.scope), close it when its dock closes, then free the state
+   their callbacks use at once. See doc/guide.md, "Plugin lifetimes". */
 
 /** A new open scope; name (copied, may be NULL) is for debugging only.
     NULL when out of memory. Any thread; no QCoreApplication needed. */
 QTWORKER_API worker_scope *worker_scope_new(const char *name);
-/** Close s (any thread): quit every worker of s (an unstarted one never runs:
-    worker_start gives ESTATE), disconnect all their callbacks and destroy
-    their user_data (on this thread; one whose callback is running on the
-    home thread right then, when that call returns). No callback of theirs
-    begins after this returns; called on another thread than a worker's home
-    thread, it first waits for that worker's running callback to return
-    (do not hold a lock that callback takes). Then it waits up to timeout_ms
-    (-1 = forever) for their functions to return: OK, or WORKER_ETIMEDOUT if
-    some still run — abandoned: their later events and values are destroyed
-    undelivered, worker_connect to them gives ESTATE, the registry lists them
-    until they end; an ERRORED still reaches the error handler
-    (worker_set_error_handler), never silent. Callable from a callback of the
-    scope's own workers (that call is not waited for) or from one of their
-    functions (that worker is not waited for); workers being created into s
-    meanwhile are either closed with it or refused (ESTATE). The scope is
-    freed: like a freed pointer, a second close gives EINVAL only until a new
-    scope reuses the address. Worker handles stay valid until unref'd; other
-    workers are untouched. EINVAL for NULL; ENOMEM: nothing was done. */
+/** Close and free s, from any thread: quit its workers (unstarted ones never
+    run), disconnect their callbacks and destroy their user_data. No callback
+    of theirs begins after this returns; one running on another thread right
+    then is waited for first. Then waits up to timeout_ms (-1 = forever) for
+    their functions to return: OK, or WORKER_ETIMEDOUT (the rest are
+    abandoned). EINVAL for NULL; ENOMEM: nothing was done.
+    Where issue 18 is silent:
+    - Inside one of their callbacks (home thread) that call is not waited
+      for: its user_data goes when it returns. From one of their functions,
+      that worker is not awaited. User_data is destroyed on this thread.
+    - Abandoned workers: their later events and values are destroyed
+      undelivered, but an ERRORED still reaches the error handler
+      (worker_set_error_handler), never silent; worker_list lists them until
+      they end.
+    - Afterwards worker_start and worker_connect on its workers give ESTATE;
+      creating into a closed scope gives NULL with ESTATE; a create racing
+      the close is either closed with it or refused, never outside it.
+    - Handles stay valid until unref'd; FINISHED is not delivered to them
+      any more, so unref elsewhere (e.g. where the plugin state is freed).
+    - A second close is like a second free: EINVAL only until a new scope
+      reuses the address. Do not hold a lock a running callback needs. */
 QTWORKER_API int worker_scope_close(worker_scope *s, int timeout_ms);
 
 /* ------------------------------------------------------------ worker side */

@@ -365,7 +365,9 @@ long connect_chaos(worker *w, Track *t, Rng &rng) {
         fail("worker_connect returned " + std::to_string(id));
         return id;
     }
-    ud->conn_id = id;  // safe: we hold a reference, and only we knew the id so far
+    // Safe only outside a scope (we hold a reference, only we knew the id):
+    // a close of its scope on another thread may destroy ud by now (ASan).
+    if (t->scope < 0) ud->conn_id = id;
     std::lock_guard<std::mutex> lk(t->mu);
     t->chaos_conns.push_back(id);
     return id;
