@@ -90,6 +90,10 @@ QTWORKER_API const char *worker_version_string(void);
 /** Static English text for any status code (never NULL). */
 QTWORKER_API const char *worker_strerror(int status);
 
+/** A plugin's scope: the workers created into it (worker_options.scope) are
+    stopped, and their callbacks disconnected, together by worker_scope_close(). */
+typedef struct worker_scope worker_scope;
+
 /** Status of the last failed worker_create() on the calling thread
     (WORKER_OK if the last call succeeded). */
 QTWORKER_API int worker_last_error(void);
@@ -128,6 +132,10 @@ typedef struct worker_options {
         outcome is ABORTED with code WORKER_ETIMEDOUT and the reason in
         message. Counted from when the function starts (not queue time). */
     long long     timeout_ms;
+    /** The scope the worker belongs to for life (NULL = none); see
+        worker_scope_new(). A scope that is closed, being closed or unknown
+        makes worker_create return NULL with WORKER_ESTATE. */
+    worker_scope *scope;     /* NULL = none */
     /* room to grow: fields are appended, never reordered */
 } worker_options;
 
@@ -146,7 +154,7 @@ QTWORKER_API void worker_options_init(worker_options *opts);
     arg_destroy(arg) runs once the function has returned (or the worker is
     freed without having run). NULL opts = defaults. Returns NULL on bad input
     (fn NULL, bad policy, capacity > WORKER_MAX_CAPACITY, progress_total < 0,
-    timeout_ms < 0, empty group name): see
+    timeout_ms < 0, empty group name; ESTATE: scope not open): see
     worker_last_error(); arg is destroyed then too. */
 QTWORKER_API worker *worker_create(worker_fn fn, void *arg,
                                    worker_destroy_fn arg_destroy,
@@ -301,6 +309,37 @@ QTWORKER_API long long   worker_dropped(const worker *w);
     qtworker quits every live worker, waits for them up to this bound
     (default 1000 ms), and delivers their remaining events. */
 QTWORKER_API void        worker_set_exit_timeout(int timeout_ms);
+
+/* ------------------------------------------------------------ scopes */
+/* A scope is a plugin's (or a widget's) lifetime: create its workers into it
+   (worker_options.scope), close it when its dock closes, then free the state
+   their callbacks use at once. See doc/guide.md, "Plugin lifetimes". */
+
+/** A new open scope; name (copied, may be NULL) is for debugging only.
+    NULL when out of memory. Any thread; no QCoreApplication needed. */
+QTWORKER_API worker_scope *worker_scope_new(const char *name);
+/** Close and free s, from any thread: quit its workers (unstarted ones never
+    run), disconnect their callbacks and destroy their user_data. No callback
+    of theirs begins after this returns; one running on another thread right
+    then is waited for first. Then waits up to timeout_ms (-1 = forever) for
+    their functions to return: OK, or WORKER_ETIMEDOUT (the rest are
+    abandoned). EINVAL for NULL; ENOMEM: nothing was done.
+    Where issue 18 is silent:
+    - Inside one of their callbacks (home thread) that call is not waited
+      for: its user_data goes when it returns. From one of their functions,
+      that worker is not awaited. User_data is destroyed on this thread.
+    - Abandoned workers: their later events and values are destroyed
+      undelivered, but an ERRORED still reaches the error handler
+      (worker_set_error_handler), never silent; worker_list lists them until
+      they end.
+    - Afterwards worker_start and worker_connect on its workers give ESTATE;
+      creating into a closed scope gives NULL with ESTATE; a create racing
+      the close is either closed with it or refused, never outside it.
+    - Handles stay valid until unref'd; FINISHED is not delivered to them
+      any more, so unref elsewhere (e.g. where the plugin state is freed).
+    - A second close is like a second free: EINVAL only until a new scope
+      reuses the address. Do not hold a lock a running callback needs. */
+QTWORKER_API int worker_scope_close(worker_scope *s, int timeout_ms);
 
 /* ------------------------------------------------------------ worker side */
 /* worker side: only from inside the worker's function */

@@ -172,6 +172,84 @@ private:
     worker *w_ = nullptr;
 };
 
+/** An owning handle to a worker_scope (move-only): destroying it, or
+    close(), runs worker_scope_close(). As a member of a widget, declared
+    after everything its callbacks use (members die in reverse order), it
+    stops the widget's workers and their callbacks before those members go. */
+class Scope {
+public:
+    /** A new scope (name copied, may be NULL); empty when out of memory.
+        The destructor waits up to close_timeout_ms (-1 = forever). */
+    explicit Scope(const char *name = nullptr, int close_timeout_ms = 1000) noexcept
+        : s_(worker_scope_new(name)), timeout_(close_timeout_ms) {}
+    /** Takes o's scope. */
+    Scope(Scope &&o) noexcept : s_(std::exchange(o.s_, nullptr)), timeout_(o.timeout_) {}
+    /** Closes this scope, then takes o's. */
+    Scope &operator=(Scope &&o) noexcept {
+        if (this != &o) {
+            close();
+            s_ = std::exchange(o.s_, nullptr);
+            timeout_ = o.timeout_;
+        }
+        return *this;
+    }
+    Scope(const Scope &) = delete;
+    Scope &operator=(const Scope &) = delete;
+    /** Closes the scope (worker_scope_close with the constructor's timeout). */
+    ~Scope() { close(); }
+
+    /** worker_scope_close(); the handle is empty afterwards. ESTATE if it
+        was already closed (nothing done). */
+    int close(int timeout_ms) noexcept {
+        worker_scope *s = std::exchange(s_, nullptr);
+        return s ? worker_scope_close(s, timeout_ms) : WORKER_ESTATE;
+    }
+    /** close() with the constructor's timeout. */
+    int close() noexcept { return close(timeout_); }
+
+    /** The C scope (still owned by this object; NULL once closed). */
+    worker_scope *get() const noexcept { return s_; }
+    /** True while the scope is open. */
+    explicit operator bool() const noexcept { return s_ != nullptr; }
+
+    /** Worker::create() of a worker belonging to this scope (opts copied,
+        its scope field replaced). Empty once closed (WORKER_ESTATE). */
+    Worker create(Worker::Function fn, const worker_options *opts = nullptr) const {
+        worker_options o;
+        if (opts) o = *opts; else worker_options_init(&o);
+        o.scope = s_ ? s_ : closed_marker();
+        return Worker::create(std::move(fn), &o);
+    }
+
+    /** A scope owned by a QObject (any QObject subclass; a template, so
+        this header needs no Qt header): closed, up to close_timeout_ms, when
+        owner emits destroyed() — at the start of ~QObject, after the owner's
+        own destructor body — so no callback of its workers runs once the
+        object is gone. Returns the owner's scope (not yours to delete); NULL
+        when out of memory. (Disconnecting all of owner's destroyed()
+        connections would drop this one too.) */
+    template <typename QObjectT>
+    static Scope *bind(QObjectT *owner, const char *name = nullptr, int close_timeout_ms = 1000) {
+        auto *scope = new Scope(name, close_timeout_ms);
+        if (!*scope) {
+            delete scope;
+            return nullptr;
+        }
+        QObjectT::connect(owner, &QObjectT::destroyed, [scope] { delete scope; });
+        return scope;
+    }
+
+private:
+    // A pointer that is never an open scope: create() after close() is
+    // refused like a C worker_create into a closed scope.
+    static worker_scope *closed_marker() noexcept {
+        static char marker;
+        return reinterpret_cast<worker_scope *>(&marker);
+    }
+    worker_scope *s_;
+    int timeout_;
+};
+
 }  // namespace qtworker
 
 #endif  // QTWORKER_HPP

@@ -334,9 +334,11 @@ bool Connection::invoke(worker_event *ev) {
     }
     s = Calling;
     if (!state.compare_exchange_strong(s, Idle)) {
-        // Disconnected while it ran (possibly by itself): destroy now.
-        state.store(Dead);
+        // Disconnected while it ran (possibly by itself): destroy now, then
+        // tell a worker_scope_close waiting on another thread.
         destroy_user_data();
+        state.store(Dead);
+        scope_call_ended();
     }
     return true;
 }

@@ -802,7 +802,8 @@ worker *worker_create_process(const char *module_path, const char *symbol, const
     // with a NULL function it records WORKER_EINVAL for our own bad input.
     worker *w = worker_create(bad ? nullptr : qtw::proxy_main, st.get(), nullptr, opts);
     if (!w) return nullptr;
-    w->ext = st;  // nobody else has w yet
+    std::lock_guard<qtw::StreamMutex> lk(w->mu);  // a scope close may quit it already
+    w->ext = st;
     w->poke = qtw::poke;
     return w;
 }

@@ -63,7 +63,7 @@ long add_connection(worker *w, worker_event_type type, const char *custom_name,
         c->filter_name = custom_name != nullptr;
         if (custom_name) c->custom_name = custom_name;
         std::lock_guard<qtw::StreamMutex> lk(h->mu);
-        if (h->finished_delivered) return WORKER_ESTATE;
+        if (h->finished_delivered || h->scope_closed) return WORKER_ESTATE;
         c->id = h->next_conn_id++;
         h->conns.push_back(c);
         h->conn_version.fetch_add(1);
@@ -109,6 +109,7 @@ static void fill_from_options(worker *w, const worker_options *opts, int policy)
 }
 
 worker::~worker() {
+    if (scoped) qtw::scope_forget(this);
     if (!arg_consumed && arg_destroy) arg_destroy(arg);
     for (auto &s : inbox) destroy_value(s.value, s.destroy);
     stream.for_each([](qtw::Entry &e) { e.release(); });
@@ -130,6 +131,7 @@ void worker_options_init(worker_options *opts) {
     opts->group = nullptr;
     opts->group_exclusive = 0;
     opts->timeout_ms = 0;
+    opts->scope = nullptr;
 }
 
 worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
@@ -165,6 +167,13 @@ worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
     } catch (...) {
         last_error = qtw::status_of_current_exception();
         delete w;
+        return nullptr;
+    }
+    // Joined after registering: a close that runs meanwhile quits it or it
+    // is refused here (then dropped like any unstarted worker).
+    if (int rc = qtw::scope_join(w, opts->scope)) {
+        last_error = rc;
+        qtw::release(w);
         return nullptr;
     }
     last_error = WORKER_OK;
@@ -250,7 +259,7 @@ int worker_start(worker *w) {
     {
         // Claimed under mu: of two racing starts exactly one gets past here.
         std::lock_guard<qtw::StreamMutex> lk(h->mu);
-        if (h->phase != Phase::Created) return WORKER_ESTATE;
+        if (h->phase != Phase::Created || h->scope_closed) return WORKER_ESTATE;
         if (h->group_exclusive && qtw::group_busy_locked(w)) return WORKER_EBUSY;
         h->phase = Phase::Started;
         h->dispatcher = d;

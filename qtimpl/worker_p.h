@@ -220,6 +220,12 @@ struct worker {
     long next_conn_id = 1;
     bool finished_delivered = false;
 
+    // --- plugin scope (scope.cpp): `scope` is guarded by the scopes mutex,
+    // scope_closed by mu; scoped is set once, before anyone else has w
+    worker_scope *scope = nullptr;
+    bool scoped = false;
+    bool scope_closed = false;      // refuses start and connect
+
     // --- process workers (process.cpp): their state, freed with the worker,
     // and a wakeup for the proxy, called under mu after send/pause/resume/quit
     std::shared_ptr<void> ext;
@@ -341,6 +347,11 @@ void deliver_all_on_this_thread();
 void ensure_exit_hook();
 extern std::atomic<int> exit_joining;  // > 0 while the exit hook joins workers
 void post_app_quit(int code);  // QCoreApplication::exit(code) on the app thread
+
+// Plugin scopes (scope.cpp).
+int scope_join(worker *w, worker_scope *s);  // at create; ESTATE: not open
+void scope_forget(worker *w);                // ~worker of a scoped worker
+void scope_call_ended();  // a disconnected connection's running call returned
 
 // Default error handler.
 void report_unhandled_error(worker_event *ev);

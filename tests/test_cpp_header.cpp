@@ -101,3 +101,75 @@ TEST(CppHeader, SendReceivesTypedValues) {
     ASSERT_TRUE(pump_until([&] { return finished; }));
     EXPECT_EQ(echoed, (std::vector<int>{10, 20, 30}));
 }
+
+// ---- scopes: RAII and bound to a QObject (issue 18)
+
+// Included here, after the code above: Qt's `emit` macro would empty
+// Context::emit's name.
+#include <QObject>
+
+namespace {
+void yield_tracked(qtworker::Context ctx) {
+    for (int i = 0;; i++)
+        if (ctx.yield(new Tracked(i)) == WORKER_ABORTED) return;
+}
+}  // namespace
+
+TEST(CppHeader, ScopeClosesWhenDestroyed) {
+    int calls = 0;
+    qtworker::Worker w;
+    {
+        qtworker::Scope scope("widget");
+        ASSERT_TRUE(scope);
+        w = scope.create(yield_tracked);
+        ASSERT_TRUE(w);
+        w.on(WORKER_EV_YIELDED, [&](worker_event &) { calls++; });
+        ASSERT_EQ(w.start(), WORKER_OK);
+        ASSERT_TRUE(pump_until([&] { return calls > 5; }));
+    }  // closed here: quit, disconnected, awaited
+    int seen = calls;
+    EXPECT_FALSE(w.running());
+    EXPECT_EQ(w.on(WORKER_EV_YIELDED, [&](worker_event &) { calls++; }), WORKER_ESTATE);
+    pump_for(50);
+    EXPECT_EQ(calls, seen);
+    w = qtworker::Worker();
+    EXPECT_TRUE(pump_until([] { return Tracked::alive.load() == 0; }));
+}
+
+TEST(CppHeader, ScopeCloseTwiceAndCreateAfterClose) {
+    qtworker::Scope scope("once");
+    EXPECT_EQ(scope.close(0), WORKER_OK);
+    EXPECT_FALSE(scope);
+    EXPECT_EQ(scope.close(0), WORKER_ESTATE);
+    EXPECT_FALSE(scope.create([](qtworker::Context) {}));
+    EXPECT_EQ(worker_last_error(), WORKER_ESTATE);
+    qtworker::Scope moved("moved");
+    qtworker::Scope other(std::move(moved));
+    EXPECT_FALSE(moved);
+    EXPECT_TRUE(other);
+}
+
+// A widget-like object owns its workers: deleting it closes the scope, so
+// its state can be freed at once (a callback after that would be a
+// use-after-free, which ASan reports).
+TEST(CppHeader, ScopeBoundToQObject) {
+    auto *owner = new QObject;
+    qtworker::Scope *scope = qtworker::Scope::bind(owner, "dock");
+    ASSERT_NE(scope, nullptr);
+    auto *state = new int(0);
+    qtworker::Worker a = scope->create(yield_tracked);
+    qtworker::Worker b = scope->create(yield_tracked);
+    for (auto *w : {&a, &b}) {
+        w->on(WORKER_EV_YIELDED, [state](worker_event &) { ++*state; });
+        ASSERT_EQ(w->start(), WORKER_OK);
+    }
+    ASSERT_TRUE(pump_until([&] { return *state > 10; }));
+    delete owner;  // closes the scope
+    delete state;
+    EXPECT_FALSE(a.running());
+    EXPECT_FALSE(b.running());
+    pump_for(50);
+    a = qtworker::Worker();
+    b = qtworker::Worker();
+    EXPECT_TRUE(pump_until([] { return Tracked::alive.load() == 0; }));
+}

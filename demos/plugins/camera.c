@@ -124,6 +124,9 @@ int viewer_plugin_init(viewer *v) {
     opts.name = "camera 1 kHz";
     opts.policy = WORKER_LATEST;  /* live preview: newest frame wins */
     opts.capacity = 1;
+    /* Closing the Camera dock closes the plugin: the camera stops, no
+       callback runs any more, and free_state runs at once. */
+    opts.scope = viewer_dock_scope(v, dock);
     st->w = worker_create(camera, NULL, NULL, &opts);
     if (!st->w) return worker_last_error();
     worker_connect(st->w, WORKER_EV_YIELDED, show_frame, st, NULL);

@@ -3,10 +3,13 @@
 // order. No timing assertions: every wait is for a condition.
 #include "demo_harness.h"
 
+#include <QAction>
+#include <QDockWidget>
 #include <QLibrary>
 #include <QPushButton>
 #include <QRegularExpression>
 
+#include <atomic>
 #include <cmath>
 
 using demo::pump_for;
@@ -253,6 +256,57 @@ TEST_F(Camera, ShowsTheNewestFramesInOrderAndCountsTheDropped) {
     EXPECT_EQ(l->type, VIEWER_U8);
     EXPECT_EQ(l->version, (quint64)shown);
     worker_unref(w);
+}
+
+// Closing a busy plugin's dock closes the plugin: when close() returns the
+// camera's function has returned, every connection to it is gone (user_data
+// destroyed), no callback of it runs again and the plugin's state (its
+// dock's user_data, which those callbacks use) has been freed: a callback
+// after that would be a use-after-free, which ASan shows.
+TEST_F(Camera, ClosingItsDockWhileBusyStopsItAndFreesItsStateAtOnce) {
+    load("camera");
+    worker *w = demo::find_worker("camera 1 kHz");
+    ASSERT_NE(w, nullptr);
+    static std::atomic<int> calls{0}, gone{0};
+    calls = gone = 0;
+    ASSERT_GT(worker_connect(w, WORKER_EV_YIELDED, [](worker_event *, void *) { calls++; }, nullptr,
+                             [](void *) { gone++; }), 0);
+    ASSERT_TRUE(pump_until([&] { return calls.load() >= 10; }, 30000));
+    auto *dock = v->findChild<QDockWidget *>("plugin:Camera");
+    ASSERT_NE(dock, nullptr);
+    ASSERT_TRUE(dock->close());  // its title bar's close button
+    EXPECT_EQ(gone.load(), 1);
+    EXPECT_EQ(worker_is_running(w), 0);
+    EXPECT_EQ(v->find_widget("Camera", "Pause"), nullptr);  // docks, widgets, state: gone
+    EXPECT_GE(logged("plugin camera: closed"), 0);
+    EXPECT_FALSE(v->close_plugin("camera"));  // once
+    int n = calls.load();
+    quint64 shown = v->layer("camera")->version;
+    pump_for(200);
+    EXPECT_EQ(calls.load(), n);
+    EXPECT_EQ(v->layer("camera")->version, shown);  // the layer stays, unchanged
+    EXPECT_EQ(worker_connect(w, WORKER_EV_YIELDED, [](worker_event *, void *) { calls++; }, nullptr,
+                             nullptr), WORKER_ESTATE);
+    worker_unref(w);
+}
+
+// Plugins > Close camera does the same; another plugin's worker keeps
+// delivering (it is in another scope).
+TEST_F(Camera, ThePluginsMenuClosesOnePluginAndLeavesTheOthersRunning) {
+    load("camera");
+    load("random_images");
+    ASSERT_TRUE(pump_until([&] { Layer *l = v->layer("camera"); return l && l->version >= 3; }, 30000));
+    QAction *close = nullptr;
+    for (QAction *a : v->findChildren<QAction *>())
+        if (a->text() == "Close camera") close = a;
+    ASSERT_NE(close, nullptr);
+    close->trigger();
+    EXPECT_EQ(v->find_widget("Camera", "Pause"), nullptr);
+    EXPECT_NE(v->find_widget("Random images", "STOP!"), nullptr);
+    quint64 random = v->layer("random")->version;
+    EXPECT_TRUE(pump_until([&] { return v->layer("random")->version >= random + 3; }));
+    EXPECT_TRUE(v->click("Random images", "STOP!"));
+    EXPECT_TRUE(wait_logged("random images forever: finished"));
 }
 
 class Training : public ViewerTest {

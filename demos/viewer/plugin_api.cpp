@@ -95,6 +95,11 @@ int viewer_add_dock(viewer *v, const char *title, void *user_data, viewer_destro
     return V->add_dock(title, user_data, destroy);
 }
 
+worker_scope *viewer_dock_scope(viewer *v, int dock) {
+    Viewer *V = nullptr;
+    return resolve(__func__, v, &V) == VIEWER_OK ? V->dock_scope(dock) : nullptr;
+}
+
 int viewer_add_button(viewer *v, int dock, const char *text) {
     VIEWER_RESOLVE(v, V);
     return V->add_widget(dock, Viewer::Kind::Button, text);

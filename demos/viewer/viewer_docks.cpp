@@ -17,10 +17,26 @@
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <functional>
 
 namespace {
 
+// Sees a plugin dock's close event (its title bar's close button): that
+// closes the plugin. The View menu only hides and shows docks (no close).
+class CloseWatch : public QObject {
+public:
+    CloseWatch(QObject *parent, std::function<void()> f) : QObject(parent), f_(std::move(f)) {}
+    bool eventFilter(QObject *, QEvent *e) override {
+        if (e->type() == QEvent::Close) f_();
+        return false;  // and the dock hides, as usual
+    }
+
+private:
+    std::function<void()> f_;
+};
+
 constexpr int kButtonsPerRow = 2;  // consecutive buttons share a row: compact docks
+constexpr int kPluginCloseMs = 1000;  // a plugin's workers that ignore quit are abandoned then
 
 // The column of widgets inside a plugin dock (see add_dock).
 QVBoxLayout *dock_column(QWidget *dock) {
@@ -65,10 +81,73 @@ int Viewer::add_dock(const char *title, void *ud, viewer_destroy_fn destroy) {
         arrange_pending_ = true;
         QTimer::singleShot(0, this, [this] { arrange_docks(); });
     }
-    view_menu_->addAction(dock->toggleViewAction());
     int id = next_item_++;
-    items_[id] = Item{Kind::Dock, id, t, dock, ud, destroy};
+    items_[id] = Item{Kind::Dock, id, t, dock, ud, destroy, current_plugin_};
+    if (current_plugin_ < 0) {
+        view_menu_->addAction(dock->toggleViewAction());
+        return id;
+    }
+    QAction *show = view_menu_->addAction(t);  // hide() sends no close event
+    show->setCheckable(true);
+    show->setChecked(true);
+    connect(show, &QAction::toggled, dock, &QWidget::setVisible);
+    connect(dock, &QDockWidget::visibilityChanged, show, [show, dock] { show->setChecked(!dock->isHidden()); });
+    connect(dock, &QObject::destroyed, show, &QObject::deleteLater);
+    int plugin = current_plugin_;
+    dock->installEventFilter(new CloseWatch(dock, [this, plugin] { close_plugin_at(plugin); }));
     return id;
+}
+
+// --------------------------------------------------------- closing a plugin
+
+worker_scope *Viewer::dock_scope(int dock) {
+    Item *d = item(dock, Kind::Dock);
+    return d && d->plugin >= 0 ? plugins_[(size_t)d->plugin].scope : nullptr;
+}
+
+bool Viewer::close_plugin(const QString &name) {
+    for (size_t i = 0; i < plugins_.size(); i++)
+        if (plugins_[i].name == name && plugins_[i].scope) {
+            close_plugin_at((int)i);
+            return true;
+        }
+    return false;
+}
+
+// No callback of the plugin's workers begins after worker_scope_close
+// returns (one running below us on this stack returns first), so what the
+// plugin's callbacks use can go at once: connections, then docks.
+void Viewer::close_plugin_at(int index) {
+    Plugin &p = plugins_[(size_t)index];
+    if (!p.scope || tearing_down_) return;
+    worker_scope *scope = p.scope;
+    p.scope = nullptr;
+    int rc = worker_scope_close(scope, kPluginCloseMs);
+    if (p.close_action) p.close_action->deleteLater();  // it may be what is running
+    p.close_action = nullptr;
+    std::vector<int> docks;
+    for (auto &kv : items_)
+        if (kv.second.kind == Kind::Dock && kv.second.plugin == index) docks.push_back(kv.first);
+    for (int d : docks) drop_dock(d);
+    log(rc == WORKER_OK ? QString("plugin %1: closed").arg(p.name)
+                        : QString("plugin %1: closed, its workers abandoned (still running)").arg(p.name),
+        rc == WORKER_OK ? LogDock::Kind::Event : LogDock::Kind::Warning);
+}
+
+// Destroys a dock's connections and user_data now; the widgets go once the
+// event that closed it (maybe the dock's own close event) has returned.
+void Viewer::drop_dock(int dock) {
+    std::vector<long> gone;
+    for (auto &kv : conns_)
+        if (items_[kv.second.widget].dock == dock) gone.push_back(kv.first);
+    for (long id : gone) disconnect_widget(conns_[id].widget, id);
+    Item d = items_[dock];
+    for (auto it = items_.begin(); it != items_.end();)
+        it = it->second.dock == dock ? items_.erase(it) : std::next(it);
+    button_row_.erase(dock);
+    if (last_plugin_dock_ == d.widget) last_plugin_dock_ = nullptr;
+    if (d.widget) d.widget->deleteLater();
+    if (d.destroy) d.destroy(d.ud);
 }
 
 // Plugin docks fill the right column, in creation order, while they fit;
@@ -166,7 +245,10 @@ void Viewer::fire(long id) {
     if (auto *b = qobject_cast<QPushButton *>(w)) text = b->text();
     if (auto *e = qobject_cast<QLineEdit *>(w)) text = e->text();
     QByteArray utf8 = text.toUtf8();
+    int caller = current_plugin_;  // workers it creates go in its plugin's scope
+    current_plugin_ = items_[items_[c.widget].dock].plugin;
     c.cb(handle_, c.widget, utf8.constData(), c.ud);
+    current_plugin_ = caller;
 }
 
 int Viewer::disconnect_widget(int widget, long id) {

@@ -29,6 +29,17 @@
  * every worker registered with viewer_watch_worker() have delivered FINISHED.
  * Only then are docks destroyed, so event callbacks may use dock user_data.
  *
+ * Closing a plugin. Each plugin gets a qtworker scope (viewer_dock_scope).
+ * The close button of one of its docks, or Plugins > Close NAME, closes the
+ * plugin: worker_scope_close() on its scope (up to 1 s for its functions to
+ * return; later the workers are abandoned), then its widget connections and
+ * its docks are destroyed, user_data included, at once. Workers created into
+ * the scope have no callback running or to come by then, so the dock
+ * user_data may own the state they use. Keep your worker handles in that
+ * state and unref them in its destroy: a FINISHED callback never comes once
+ * the scope is closed. Workers outside the scope keep running and
+ * delivering: do not give them the plugin's state.
+ *
  * Handles are small positive ints (docks, widgets) and longs (connections);
  * a stale or wrong one gives VIEWER_EINVAL, never a crash.
  */
@@ -110,6 +121,12 @@ int viewer_watch_worker(viewer *v, worker *w);
    a plugin's state. Returns a dock id > 0 or a negative status. */
 int viewer_add_dock(viewer *v, const char *title, void *user_data,
                     viewer_destroy_fn destroy);
+
+/* The scope of the plugin that added `dock` (every dock of a plugin shares
+   it): set worker_options.scope to it, and the plugin's close stops those
+   workers and their callbacks (see "Closing a plugin" above). NULL for a
+   dock no plugin added, a closed plugin, a bad handle or off the GUI thread. */
+worker_scope *viewer_dock_scope(viewer *v, int dock);
 
 /* Widgets appended to a dock, top to bottom; consecutive buttons share a
    row, two per row. The text given at creation (button text, label text,

@@ -67,6 +67,7 @@ Viewer::Viewer(bool headless, QWidget *parent)
     grid->setChecked(canvas_->grid());
     view_menu_->addAction("&Fit", QKeySequence("F"), this, [this] { canvas_->fit(); });
     view_menu_->addSeparator();
+    plugins_menu_ = menuBar()->addMenu("&Plugins");
 
     build_layers_dock();
     // Plugin docks take the full height on the right; the Log spans the
@@ -102,6 +103,8 @@ Viewer::Viewer(bool headless, QWidget *parent)
 Viewer::~Viewer() {
     // Plugins' user_data first (connections, then docks), while widgets exist.
     tearing_down_ = true;
+    for (Plugin &p : plugins_)  // their workers have ended: this frees the scopes
+        if (p.scope) worker_scope_close(p.scope, 0);
     for (auto &kv : conns_) QObject::disconnect(kv.second.qt);
     auto conns = std::move(conns_);
     for (auto &kv : conns)
@@ -207,7 +210,16 @@ int Viewer::load_plugin(const QString &path) {
                      qPrintable(lib->errorString()));
         return VIEWER_EINVAL;
     }
+    // Each plugin gets a scope (viewer_dock_scope) for the workers its docks own.
+    worker_scope *scope = worker_scope_new(qPrintable(name));
+    if (!scope) return VIEWER_ENOMEM;
+    int index = (int)plugins_.size();
+    plugins_.push_back(Plugin{name, scope, nullptr});
+    current_plugin_ = index;
     int rc = init(handle_);
+    current_plugin_ = -1;
+    plugins_[index].close_action = plugins_menu_->addAction(
+        "Close " + name, this, [this, index] { close_plugin_at(index); });
     if (rc < 0) {
         std::fprintf(stderr, "viewer: plugin %s: init failed (%d): %s\n", qPrintable(name), rc,
                      viewer_strerror(rc));

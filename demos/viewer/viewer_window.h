@@ -47,6 +47,11 @@ public:
     // status (negative: not loaded or init failed; reported on stderr).
     int load_plugin(const QString &path);
     int load_plugin_dir(const QString &dir);  // every *.so; returns how many loaded
+    // Closes a plugin (its dock's close button, Plugins > Close NAME): closes
+    // its scope, then destroys its docks, their widgets and connections and
+    // their user_data. False if no open plugin has that name.
+    bool close_plugin(const QString &name);
+    worker_scope *dock_scope(int dock);  // the plugin's scope; NULL if none
 
     // ---- backends of the C API (GUI thread; plugin_api.cpp checks that)
     int set_layer(const char *name, const vimage *img);
@@ -90,6 +95,12 @@ private:
         QPointer<QWidget> widget;
         void *ud = nullptr;  // docks: plugin user_data
         viewer_destroy_fn destroy = nullptr;
+        int plugin = -1;     // docks: index in plugins_ (-1: added by no plugin)
+    };
+    struct Plugin {
+        QString name;
+        worker_scope *scope = nullptr;  // NULL once closed
+        QAction *close_action = nullptr;
     };
     struct Conn {
         int widget;
@@ -113,6 +124,8 @@ private:
     void select_layer(Layer *l);
     bool confirm_quit(int live);
     void finish_closing();
+    void close_plugin_at(int plugin);
+    void drop_dock(int dock);
     void build_layers_dock();
     void arrange_docks();
     void build_status_bar();
@@ -127,7 +140,9 @@ private:
     LogDock *log_ = nullptr;
     QDockWidget *layers_dock_ = nullptr, *last_plugin_dock_ = nullptr;
     bool arrange_pending_ = false;
-    QMenu *view_menu_ = nullptr;
+    QMenu *view_menu_ = nullptr, *plugins_menu_ = nullptr;
+    std::vector<Plugin> plugins_;
+    int current_plugin_ = -1;  // whose init or widget callback runs
     Layer *current_ = nullptr;  // selected in the list; layers are never removed
     std::map<int, Item> items_;
     std::map<int, QHBoxLayout *> button_row_;  // per dock: the row a next button joins

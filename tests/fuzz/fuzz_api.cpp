@@ -16,6 +16,7 @@
 
 #include "../event_order.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -50,8 +51,8 @@ namespace {
 
 WT *random_wt(In &in, bool held) {
     std::vector<WT *> c;
-    for (auto &t : P->wts)
-        if ((t->refs > 0) == held) c.push_back(t.get());
+    for (auto &t : P->wts)  // a released worker of a closed scope is never called again
+        if ((t->refs > 0) == held && (held || !t->closed)) c.push_back(t.get());
     return c.empty() ? nullptr : c[in.pick((unsigned)c.size())];
 }
 
@@ -117,9 +118,10 @@ bool make_options(In &in, WT *t, worker_options *o) {
 // After a create: NULL and EINVAL exactly when the input was bad; else the
 // program owns the worker, with a recorder whose user_data tells when it is freed.
 void adopt(std::unique_ptr<WT> t, worker *w, bool valid, const char *call) {
-    if (!valid) {
-        if (w) report(std::string(call) + " accepted bad input");
-        expect("worker_last_error", worker_last_error(), {WORKER_EINVAL});
+    bool scope_ok = !t->scope || std::count(P->open_scopes.begin(), P->open_scopes.end(), t->scope);
+    if (!valid || !scope_ok) {
+        if (w) report(std::string(call) + " accepted bad input or a closed scope");
+        expect("worker_last_error", worker_last_error(), {valid ? WORKER_ESTATE : WORKER_EINVAL});
         return;
     }
     if (!w) return report(std::string(call) + " failed on valid input: " + std::to_string(worker_last_error()));
@@ -166,6 +168,7 @@ void op_create(In &in) {
     worker_options_init(&o);
     bool with_opts = in.pick(4) != 0;
     bool opts_ok = !with_opts || make_options(in, t.get(), &o);
+    if (with_opts && in.pick(2) == 0) o.scope = t->scope = pick_scope(in);
     if (in.pick(16) == 0) return create_process(in, std::move(t), with_opts ? &o : nullptr, opts_ok);
     bool has_fn = in.pick(8) != 0;
     Obj *arg = obj(O_ARG, t.get());
@@ -294,8 +297,8 @@ void op_start(const H &h) {
         expect("start(dead)", rc, {WORKER_EINVAL});
     else if (h.k == H_RELEASED)  // alive without owners: started (else it was freed)
         expect("start(released)", rc, {WORKER_ESTATE, WORKER_EINVAL});
-    else if (h.t->started)
-        expect("start(again)", rc, {WORKER_ESTATE});
+    else if (h.t->started || h.t->closed)
+        expect(h.t->started ? "start(again)" : "start(closed scope)", rc, {WORKER_ESTATE});
     else if (h.t->exclusive)
         expect("start(exclusive)", rc, {WORKER_OK, WORKER_EBUSY});
     else
@@ -313,7 +316,7 @@ void op_disconnect(In &in, const H &h) {
         h.t->conns.erase(h.t->conns.begin() + (long)i);
     }
     int rc = worker_disconnect(h.w, id);
-    if (known && h.k == H_HELD) expect("disconnect", rc, {WORKER_OK});
+    if (known && h.k == H_HELD) expect("disconnect", rc, {h.t->closed ? WORKER_EINVAL : WORKER_OK});
     else expect("disconnect", rc, {known ? WORKER_OK : WORKER_EINVAL, WORKER_EINVAL});
 }
 
@@ -371,7 +374,7 @@ void op_handle(In &in, unsigned op) {
 }
 
 void step(In &in) {
-    unsigned op = in.pick(24);
+    unsigned op = in.pick(25);
     if (op < 12) return op_handle(in, op);
     switch (op) {
     case 12: case 13: op_create(in); break;
@@ -387,6 +390,7 @@ void step(In &in) {
     case 20: op_worker_side_thread(in); break;
     case 21: op_exec(in); break;
     case 22: op_misc(in); break;
+    case 23: op_scope_close(in); break;
     default: worker_set_exit_timeout((int)(int8_t)in.u8()); break;
     }
 }
@@ -395,6 +399,13 @@ void step(In &in) {
 
 std::string check_order(const WT &t) {
     const auto &ev = t.events;
+    if (t.closed && !t.started && (t.ran || !ev.empty())) return "an unstarted worker of a closed scope ran";
+    if (t.closed && (ev.empty() || ev.back() != WORKER_EV_FINISHED)) {
+        // Its callbacks stopped at the close: what came before is in order.
+        if (!ev.empty() && ev.front() != WORKER_EV_STARTED) return "closed: not STARTED first";
+        if (std::count_if(ev.begin(), ev.end(), event_order::is_outcome) > 1) return "closed: two outcomes";
+        return "";
+    }
     if (!t.started) return ev.empty() && !t.ran ? "" : "events or a run without a start";
     if (t.quit_before_start &&
         (t.ran || ev != std::vector<worker_event_type>{WORKER_EV_STARTED, WORKER_EV_ABORTED,
@@ -408,10 +419,12 @@ std::string check_order(const WT &t) {
     return "";
 }
 
+// Workers of a closed scope do not tell (their sentinel went with the
+// close): the registry does, and the leak checkers.
 bool all_freed() {
     for (auto &t : P->wts)
-        if (!t->freed) return false;
-    return true;
+        if (!t->freed && !t->closed) return false;
+    return worker_live_count() == 0;
 }
 
 bool balanced() {
@@ -431,6 +444,7 @@ bool pump_until(bool (*pred)(), int ms) {
 
 // Quit everything, drop every reference, wait until every worker is freed.
 bool cleanup() {
+    while (!P->open_scopes.empty()) close_scope(P->open_scopes.back(), 0);
     worker_quit_all();
     for (auto &t : P->wts)
         for (; t->refs > 0; t->refs--) worker_unref(t->w);
@@ -485,7 +499,8 @@ bool run_program(const uint8_t *data, size_t size) {
 std::string summary() {
     return std::to_string(n_workers) + " workers (" + std::to_string(n_process) + " process), " +
            std::to_string(n_started) + " started: " + std::to_string(n_outcome[0]) + " returned, " +
-           std::to_string(n_outcome[1]) + " errored, " + std::to_string(n_outcome[2]) + " aborted";
+           std::to_string(n_outcome[1]) + " errored, " + std::to_string(n_outcome[2]) + " aborted; " +
+           scope_summary();
 }
 
 std::string hex(const uint8_t *data, size_t size) {

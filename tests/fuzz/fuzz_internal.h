@@ -88,12 +88,24 @@ struct WT {
     // any thread:
     std::atomic<bool> ran{false}, freed{false};
     std::atomic<long> freed_epoch{-1};
+    // Its scope (NULL = none). closed: that scope's close began — its
+    // user_data goes with it, so the sentinel no longer tells when it is
+    // freed: once the program drops its last reference it never calls the
+    // handle again. close_returned: from then on no callback may begin.
+    worker_scope *scope = nullptr;
+    std::atomic<bool> closed{false}, close_returned{false}, recorder_gone{false};
+    std::atomic<bool> thread_closing{false};  // its scope is being closed from another thread
+    std::atomic<int> live_ud{0};  // its fuzz user_data not yet destroyed
 };
 
 struct Prog {
     std::vector<std::unique_ptr<WT>> wts;
     std::atomic<long> creates{0};  // successful creates so far: the reuse epoch
     int connects = 0, depth = 0;
+    std::vector<worker_scope *> open_scopes, closed_scopes;  // closed: freed
+    std::vector<WT *> cb_stack;  // whose fuzz callbacks are running (GUI thread)
+    // a close from another thread: a member's callback runs / the close began
+    std::atomic<bool> member_cb_entered{false}, closer_began{false};
 };
 extern Prog *P;
 
@@ -112,6 +124,14 @@ void worker_side_misuse(In &in, worker_ctx *ctx, bool null_ctx);
 void record(worker_event *ev, void *wt);
 void sentinel(void *wt);  // the recorder's user_data destroy: the worker was freed
 void count_error(worker_event *ev, void *);
+
+// ---- fuzz_scopes.cpp
+worker_scope *pick_scope(In &in);  // open (maybe new), closed, or NULL
+void close_scope(worker_scope *s, int timeout_ms);  // an open one, from this thread
+void op_scope_close(In &in);
+// one open scope (its own, if open) from inside a callback of `from`'s worker
+void close_from_callback(In &in, WT *from);
+std::string scope_summary();
 // pinned: the worker cannot be freed during the call (held, or its callback runs)
 long connect_one(In &in, const H &h, bool pinned);
 

@@ -44,6 +44,7 @@ Obj *obj(Kind k, WT *t) {
     o->kind = k;
     o->id = next_id.fetch_add(1, relaxed);
     o->t = t;
+    if (k == O_USER && t) t->live_ud.fetch_add(1);
     return o;
 }
 
@@ -53,6 +54,7 @@ void obj_free(void *v) {
     if (o->magic != kAlive) return report("a value was destroyed twice");
     if (o->id == watched) watch_hit = true;
     o->magic = kDead;
+    if (o->kind == O_USER && o->t) o->t->live_ud.fetch_sub(1);
     destroyed[o->kind].fetch_add(1, relaxed);
     delete o;
 }
@@ -268,8 +270,33 @@ void body(worker_ctx *ctx, void *arg) {
 
 // ------------------------------------------------------------- callbacks
 
+namespace {
+
+// A callback of a worker whose scope another thread is closing: it tells
+// the closer it is running and lingers until the close has begun, so the
+// close finds it running; that close must not return before it does.
+struct Linger {
+    WT *t;
+    bool on;
+    explicit Linger(WT *w) : t(w), on(w->thread_closing && !w->close_returned) {
+        if (!on) return;
+        P->member_cb_entered = true;
+        for (int i = 0; i < 400 && !P->closer_began; i++) std::this_thread::sleep_for(std::chrono::microseconds(50));
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    ~Linger() {
+        if (on && t->close_returned) report("scope_close from another thread returned while a callback of its scope ran");
+    }
+    Linger(const Linger &) = delete;
+    Linger &operator=(const Linger &) = delete;
+};
+
+}  // namespace
+
 void record(worker_event *ev, void *ud) {
     WT *t = static_cast<WT *>(ud);
+    if (t->close_returned) report("a recorder callback began after its scope's close returned");
+    Linger linger(t);
     if (ev->source != t->w) report("ev->source is not the worker");
     t->events.push_back(ev->type);
     if (ev->type == WORKER_EV_FINISHED) t->finished = t->ended = true;
@@ -287,6 +314,10 @@ void record(worker_event *ev, void *ud) {
 
 void sentinel(void *ud) {
     WT *t = static_cast<WT *>(ud);
+    if (t->closed) {  // destroyed by worker_scope_close, not freed
+        if (t->recorder_gone.exchange(true)) report("recorder user_data destroyed twice");
+        return;
+    }
     t->freed_epoch = P->creates.load();
     t->freed = true;
 }
@@ -304,12 +335,15 @@ void fuzz_cb(worker_event *ev, void *ud) {
     auto *me = static_cast<Obj *>(ud);
     if (me->magic != kAlive) return report("callback ran with destroyed user_data");
     WT *t = me->t;
+    if (t->close_returned) report("a callback began after its scope's close returned");
     worker *w = ev->source;
     if (w != t->w) report("ev->source is not the worker");
     P->depth++;
+    P->cb_stack.push_back(t);
+    Linger linger(t);
     uint8_t bytes[4] = {(uint8_t)(me->action >> 8), (uint8_t)(me->action >> 16), 7, 1};
     In in{bytes, sizeof bytes};
-    switch (me->action % 10) {
+    switch (me->action % 12) {
     case 1:
         if (ev->value) {
             void *v = worker_event_take(ev);
@@ -344,8 +378,10 @@ void fuzz_cb(worker_event *ev, void *ud) {
         break;
     }
     case 9: expect("await(source)", worker_await(w, 0), {WORKER_OK, WORKER_ETIMEDOUT}); break;
+    case 10: case 11: close_from_callback(in, t); break;  // its own scope, or another
     default: break;
     }
+    P->cb_stack.pop_back();
     P->depth--;
 }
 
@@ -373,6 +409,10 @@ long connect_one(In &in, const H &h, bool pinned) {
         expect("connect(dead)", id, {WORKER_EINVAL});
     else if (bad)
         expect("connect(bad)", id, {WORKER_EINVAL, WORKER_ESTATE});
+    else if (h.t->close_returned)
+        expect("connect(closed scope)", id, {WORKER_ESTATE});
+    else if (h.t->closed && id <= 0)  // being closed from another thread
+        expect("connect(closing scope)", id, {WORKER_ESTATE});
     else if (h.k == H_HELD && h.t->finished && P->depth == 0)
         expect("connect(finished)", id, {WORKER_ESTATE});
     else if (h.k == H_HELD && P->depth == 0 && id <= 0)

@@ -47,7 +47,7 @@ bool payloads_balanced();
 
 // ---- what happened, to show that a run covered the interesting paths
 enum Stat { ST_CHAOS, ST_NESTED, ST_SELF_DISCONNECT, ST_GUI_UNREF, ST_TAKEN, ST_THREAD_UNREF,
-            ST_EBUSY, ST_TIMED_OUT, ST_COUNT };
+            ST_EBUSY, ST_TIMED_OUT, ST_SCOPE_CLOSE, ST_SCOPE_TIMEOUT, ST_COUNT };
 extern const char *const stat_names[ST_COUNT];
 extern std::atomic<long> stats[ST_COUNT];
 inline void count(Stat s) { stats[s].fetch_add(1, relaxed); }
@@ -66,6 +66,9 @@ struct Track {
     int group = -1;       // serial group index, -1 = none
     bool exclusive = false;
     long long timeout_ms = 0;
+    int scope = -1;       // scope slot index, -1 = none
+    // set once worker_scope_close of its scope returned: no callback may begin
+    std::atomic<bool> scope_closed{false};
     // what happened (any thread)
     std::atomic<bool> start_ok{false}, failed{false}, saw_abort{false};
     std::atomic<int> runs{0};

@@ -60,6 +60,15 @@ struct Stress {
         std::atomic<int> running{0};
     };
     Group groups[kGroups];
+    // Plugin scopes: a closed one is replaced by a fresh one at once. A
+    // worker joins under the slot's lock (create and its recorder), so the
+    // closer knows every member's track.
+    struct ScopeSlot {
+        std::mutex mu;
+        worker_scope *s = nullptr;
+        std::vector<Track *> members;
+    };
+    ScopeSlot scopes[3];
     std::atomic<bool> stop{false};
     // GUI thread only:
     Rng gui_rng;
@@ -234,6 +243,7 @@ void body(worker_ctx *ctx, void *arg) {
 void record(worker_event *ev, void *ud) {
     Track *t = static_cast<Payload *>(ud)->track;
     if (ev->source != t->w) fail("ev->source is not the worker");
+    if (t->scope_closed) fail("a callback began after worker_scope_close returned");
     t->events.push_back(ev->type);
     auto *p = static_cast<Payload *>(ev->value);
     switch (ev->type) {
@@ -262,6 +272,25 @@ void record(worker_event *ev, void *ud) {
 
 long connect_chaos(worker *w, Track *t, Rng &rng);
 bool create_worker(Rng &rng);
+
+// Closes scope slot k (from any thread, callbacks included) and opens a
+// fresh one in its place; then no callback of its members may begin.
+void close_scope(int k, int timeout_ms) {
+    auto &sl = S->scopes[k];
+    worker_scope *s;
+    std::vector<Track *> members;
+    {
+        std::lock_guard<std::mutex> lk(sl.mu);
+        s = sl.s;
+        members.swap(sl.members);
+        sl.s = worker_scope_new("stress");
+        if (!sl.s) fail("worker_scope_new failed");
+    }
+    int rc = worker_scope_close(s, timeout_ms);
+    expect_rc("scope_close", rc, {WORKER_OK, WORKER_ETIMEDOUT});
+    count(rc == WORKER_OK ? ST_SCOPE_CLOSE : ST_SCOPE_TIMEOUT);
+    for (Track *t : members) t->scope_closed = true;
+}
 void owner_op(const Ref &r, Rng &rng);
 
 // Re-entrant calls from the GUI thread: on its own worker (ev->source is
@@ -318,6 +347,9 @@ void chaos(worker_event *ev, void *ud) {
         }
         break;
     case 9: unref_slot(rng); break;
+    case 10:  // close its own scope from inside its callback
+        if (t->scope >= 0 && rng() % 4 == 0) close_scope(t->scope, (int)(rng() % 3) - 1);
+        break;
     default: break;
     }
 }
@@ -333,7 +365,9 @@ long connect_chaos(worker *w, Track *t, Rng &rng) {
         fail("worker_connect returned " + std::to_string(id));
         return id;
     }
-    ud->conn_id = id;  // safe: we hold a reference, and only we knew the id so far
+    // Safe only outside a scope (we hold a reference, only we knew the id):
+    // a close of its scope on another thread may destroy ud by now (ASan).
+    if (t->scope < 0) ud->conn_id = id;
     std::lock_guard<std::mutex> lk(t->mu);
     t->chaos_conns.push_back(id);
     return id;
@@ -391,6 +425,7 @@ Track *new_track(Rng &rng) {
     t->group = rng() % 4 == 0 ? (int)(rng() % kGroups) : -1;
     t->exclusive = rng() % 5 == 0;
     t->timeout_ms = rng() % 8 == 0 ? 1 + (long long)(rng() % 20) : 0;
+    t->scope = rng() % 3 == 0 ? (int)(rng() % std::size(S->scopes)) : -1;
     std::lock_guard<std::mutex> lk(S->tracks_mu);
     t->index = (int)S->tracks.size();
     S->tracks.push_back(std::move(t));
@@ -411,6 +446,11 @@ worker *new_worker(Track *t, Rng &rng) {
     o.group = t->group >= 0 ? group_names[t->group] : nullptr;
     o.group_exclusive = t->exclusive;
     o.timeout_ms = t->timeout_ms;
+    std::unique_lock<std::mutex> scope_lk;
+    if (t->scope >= 0) {
+        scope_lk = std::unique_lock<std::mutex>(S->scopes[t->scope].mu);
+        o.scope = S->scopes[t->scope].s;
+    }
     worker *w = worker_create(body, make(K_ARG, t), pl_free, &o);
     if (!w) {
         fail("worker_create failed: " + std::to_string(worker_last_error()));
@@ -420,6 +460,10 @@ worker *new_worker(Track *t, Rng &rng) {
     for (int ty = WORKER_EV_STARTED; ty <= WORKER_EV_OUTPUT; ty++)
         if (worker_connect(w, (worker_event_type)ty, record, make(K_USER, t), pl_free) <= 0)
             fail("recorder connect failed");
+    if (t->scope >= 0) {
+        S->scopes[t->scope].members.push_back(t);
+        scope_lk.unlock();
+    }
     for (int k = (int)(rng() % 3); k > 0; k--) connect_chaos(w, t, rng);
     switch (rng() % 8) {  // owner calls before start are allowed
     case 0: expect_rc("send(new)", worker_send(w, make(K_SENT, t), pl_free), {WORKER_OK}); break;
@@ -484,6 +528,8 @@ void thread_main(int index) {
             }
             if (worker_live_count() < 0) fail("worker_live_count < 0");
             if (rng() % 64 == 0 && worker_quit_all() < 0) fail("worker_quit_all < 0");
+        } else if (r < 23 && rng() % 4 == 0) {
+            close_scope((int)(rng() % std::size(S->scopes)), (int)(rng() % 3) - 1);
         } else if (r < 60 && !hand.empty()) {
             owner_op(hand[rng() % hand.size()], rng);
         } else if (Ref b = borrow(rng)) {
@@ -502,6 +548,8 @@ void gui_turn() {
     int r = (int)(rng() % 100);
     if (r < 5) {
         create_worker(rng);
+    } else if (r < 6) {
+        close_scope((int)(rng() % std::size(S->scopes)), (int)(rng() % 3) - 1);
     } else if (r < 10 && !S->gui_refs.empty()) {
         auto it = S->gui_refs.begin();
         worker *w = it->second;
@@ -549,6 +597,7 @@ TEST(Stress, RandomCallsFromThreadsAndCallbacks) {
     std::fflush(stdout);
     SCOPED_TRACE("QTW_STRESS_SEED=" + std::to_string(s.seed));
     s.gui_rng.seed(s.seed);
+    for (auto &sc : s.scopes) sc.s = worker_scope_new("stress");
     auto t0 = clk::now();
     Watchdog watchdog((int)env_long("QTW_STRESS_TIMEOUT", 600), [] {
         std::fprintf(stderr, "\nstress: HANG (QTW_STRESS_SEED=%" PRIu64 "): created %ld, live %d\n",
@@ -569,13 +618,17 @@ TEST(Stress, RandomCallsFromThreadsAndCallbacks) {
     }
     for (auto &g : s.gui_refs) worker_unref(g.second);
     s.gui_refs.clear();
+    for (int k = 0; k < (int)std::size(s.scopes); k++) {
+        close_scope(k, -1);  // marks its members; then the fresh one goes too
+        EXPECT_EQ(worker_scope_close(s.scopes[k].s, -1), WORKER_OK);
+    }
     long run_ms = ms_since(t0);
     auto t1 = clk::now();
 
     EXPECT_EQ(worker_await_all(60000), WORKER_OK);
     auto all_finished = [&] {
         for (auto &t : s.tracks)
-            if (t->start_ok && (t->events.empty() || t->events.back() != WORKER_EV_FINISHED))
+            if (t->start_ok && !t->scope_closed && (t->events.empty() || t->events.back() != WORKER_EV_FINISHED))
                 return false;
         return true;
     };
