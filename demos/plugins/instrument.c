@@ -55,6 +55,7 @@ typedef struct {   /* GUI-side state; the dock owns it */
     int buttons[NCOMMANDS], serial_button;
     int status, last, counters, exclusive, timeouts;  /* labels */
     int serial, next_seq, pending;
+    worker_scope *scope;  /* the plugin's: closed with its dock */
 } state;
 
 /* What the detector reads: a peak at position 30, plus a little noise. */
@@ -188,6 +189,7 @@ static void start_command(state *st, command_kind kind) {
     opts.group = st->serial ? "stage" : NULL;
     opts.group_exclusive = kind == MEASURE_EXCLUSIVE;
     opts.timeout_ms = TIMEOUT_MS;
+    opts.scope = st->scope;
     w = worker_create(run_command, c, free, &opts);  /* frees c on failure */
     if (!w) {
         refused(st, kind, worker_last_error());
@@ -233,6 +235,9 @@ int viewer_plugin_init(viewer *v) {
     st->next_seq = 1;
     dock = viewer_add_dock(v, "Instrument", st, free);  /* owns st */
     if (dock < 0) return dock;
+    /* Closing the dock closes the plugin: its workers stop, none of their
+       callbacks runs again, and the state is freed at once. */
+    st->scope = viewer_dock_scope(v, dock);
     for (int k = 0; k < NCOMMANDS; k++) {
         st->buttons[k] = viewer_add_button(v, dock, button_text[k]);
         viewer_connect(v, st->buttons[k], on_command, st, NULL);

@@ -34,6 +34,7 @@ typedef struct {   /* GUI-side state; the dock owns it */
     viewer *v;
     char dir[4096];       /* where this plugin's .so lies */
     job crash, stuck;
+    worker_scope *scope;  /* the plugin's: closed with its dock */
 } state;
 
 /* The folder this plugin was loaded from: dladdr on an object of ours
@@ -130,6 +131,7 @@ static void on_run(viewer *v, int button, const char *text, void *ud) {
     snprintf(path, sizeof path, "%s/modules/%s", st->dir, j->module);
     worker_options_init(&opts);
     opts.name = j->name;
+    opts.scope = st->scope;
     worker_process_options_init(&popts);
     popts.kill_grace_ms = KILL_GRACE_MS;
     /* No argument: the crashing module takes its default of 3 steps. */
@@ -182,6 +184,9 @@ int viewer_plugin_init(viewer *v) {
     st->stuck = (job){"stuck plugin", "stuck_plugin.so", "stubborn_plugin_run", 0, 0, 0, NULL};
     dock = viewer_add_dock(v, "Isolated plugins", st, free_state);  /* owns st */
     if (dock < 0) return dock;
+    /* Closing the dock closes the plugin: its workers stop, none of their
+       callbacks runs again, and the state is freed at once. */
+    st->scope = viewer_dock_scope(v, dock);
     if (plugin_dir(st->dir, sizeof st->dir) != 0) return VIEWER_EINVAL;
     add_job(v, dock, st, &st->crash, "run crashing");
     add_job(v, dock, st, &st->stuck, "run stuck");

@@ -86,6 +86,9 @@ int viewer_plugin_init(viewer *v) {
 
     worker_options_init(&opts);
     opts.name = "random images forever";
+    /* Closing the dock closes the plugin: its worker stops, none of its
+       callbacks runs again, and free_state runs at once. */
+    opts.scope = viewer_dock_scope(v, dock);
     st->w = worker_create(yield_random_images_forever, NULL, NULL, &opts);
     if (!st->w) return worker_last_error();
     worker_connect(st->w, WORKER_EV_YIELDED, update_layer, st, NULL);

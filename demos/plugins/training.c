@@ -17,6 +17,7 @@ typedef struct {   /* GUI-side state; the dock owns it */
     viewer *v;
     int runs;
     int train, status;   /* widgets */
+    worker_scope *scope;  /* the plugin's: closed with its dock */
 } state;
 
 static void train(worker_ctx *ctx, void *arg) {
@@ -80,6 +81,7 @@ static int start_run(state *st) {
     snprintf(name, sizeof name, "training run %d", ++st->runs);
     worker_options_init(&opts);
     opts.name = name;
+    opts.scope = st->scope;
     w = worker_create(train, NULL, NULL, &opts);
     if (!w) return worker_last_error();
     worker_connect(w, WORKER_EV_PROGRESS, show_progress, st, NULL);
@@ -104,6 +106,9 @@ int viewer_plugin_init(viewer *v) {
     st->v = v;
     dock = viewer_add_dock(v, "Training", st, free);  /* owns st */
     if (dock < 0) return dock;
+    /* Closing the dock closes the plugin: its workers stop, none of their
+       callbacks runs again, and the state is freed at once. */
+    st->scope = viewer_dock_scope(v, dock);
     st->status = viewer_add_label(v, dock, "not started");
     st->train = viewer_add_button(v, dock, "Train");
     viewer_connect(v, st->train, on_train, st, NULL);

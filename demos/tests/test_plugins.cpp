@@ -10,6 +10,7 @@
 #include <QRegularExpression>
 
 #include <atomic>
+#include <map>
 #include <cmath>
 
 using demo::pump_for;
@@ -308,6 +309,35 @@ TEST_F(Camera, ThePluginsMenuClosesOnePluginAndLeavesTheOthersRunning) {
     EXPECT_TRUE(v->click("Random images", "STOP!"));
     EXPECT_TRUE(wait_logged("random images forever: finished"));
 }
+
+// Every plugin with a dock creates its workers into its scope: closing the
+// dock of a busy plugin frees its state at once, and nothing of it runs
+// again (a callback on the freed state would be a use-after-free: ASan).
+class ClosePlugin : public ViewerTest, public ::testing::WithParamInterface<const char *> {};
+
+TEST_P(ClosePlugin, ClosingItsDockWhileBusyLeavesNothingRunningOnItsState) {
+    struct Dock { const char *title, *widget; };
+    static const std::map<std::string, Dock> dock_of = {
+        {"random_images", {"Random images", "STOP!"}}, {"multiplier", {"Multiplier", "Pause"}},
+        {"training", {"Training", "Train"}}, {"instrument", {"Instrument", "home"}},
+        {"isolated", {"Isolated plugins", "run crashing"}}};
+    const std::string plugin = GetParam();
+    load(plugin.c_str());
+    if (plugin == "instrument") EXPECT_TRUE(v->click("Instrument", "measure x5"));
+    if (plugin == "isolated") EXPECT_TRUE(v->click("Isolated plugins", "run stuck"));
+    pump_for(150);  // busy: workers running and delivering
+    const Dock &d = dock_of.at(plugin);
+    auto *dock = v->findChild<QDockWidget *>(QString("plugin:") + d.title);
+    ASSERT_NE(dock, nullptr);
+    ASSERT_NE(v->find_widget(d.title, d.widget), nullptr);
+    ASSERT_TRUE(dock->close());
+    EXPECT_EQ(v->find_widget(d.title, d.widget), nullptr) << "its widgets and state are gone";
+    pump_for(300);  // anything still delivering to the freed state would show now
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryDockedPlugin, ClosePlugin,
+                         ::testing::Values("random_images", "multiplier", "training", "instrument",
+                                           "isolated"));
 
 class Training : public ViewerTest {
 protected:
