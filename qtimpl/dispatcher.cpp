@@ -18,6 +18,7 @@
 #include <system_error>
 #include <cstdio>
 #include <map>
+#include <vector>
 
 namespace qtw {
 
@@ -364,6 +365,9 @@ namespace {
 struct Dispatchers {
     std::mutex mu;
     std::map<QThread *, Dispatcher *> by_thread;
+    // Dispatchers whose thread ended: workers may still point at them, so
+    // they live on (reachable: not a leak to the leak checkers).
+    std::vector<Dispatcher *> retired;
     QPointer<QCoreApplication> hooked_app;
     int exit_timeout_ms = 1000;
 };
@@ -386,6 +390,11 @@ static void forget_dispatcher(Dispatcher *d) {
     for (auto it = ds.by_thread.begin(); it != ds.by_thread.end(); ++it) {
         if (it->second != d) continue;
         ds.by_thread.erase(it);  // a new thread at this address starts afresh
+        try {
+            ds.retired.push_back(d);
+        } catch (...) {
+            // no memory: it stays allocated all the same, only unlisted
+        }
         return;
     }
 }
