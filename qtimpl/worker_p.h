@@ -78,6 +78,12 @@ auto guarded(F &&body) noexcept -> decltype(body()) {
 // a documented wait, never a lost event.
 void wait_for_memory();
 
+// A stream entry that is no event: a worker_call_home (call_home.cpp), run
+// by the dispatcher in its place in the stream. Within the enum's range of
+// values (0..15), above every event type.
+constexpr worker_event_type kEvCallHome = worker_event_type(15);
+static_assert(WORKER_EV_OUTPUT < 15, "kEvCallHome must stay apart from the event types");
+
 // One entry of a worker's ordered event stream.
 struct Entry {
     explicit Entry(worker_event_type t = WORKER_EV_YIELDED) : type(t) {}
@@ -224,6 +230,9 @@ struct worker {
     // and a wakeup for the proxy, called under mu after send/pause/resume/quit
     std::shared_ptr<void> ext;
     void (*poke)(worker *) = nullptr;
+    // The module's function of a process worker, running in the helper
+    // process (process_child.cpp): worker_call_home is refused there.
+    bool helper_process = false;
 
     // --- delivery side (home thread only)
     // (its own cache lines: the consumer's half, away from the producer's)
@@ -322,6 +331,15 @@ void deliver_all_on_this_thread();
 void ensure_exit_hook();
 extern std::atomic<int> exit_joining;  // > 0 while the exit hook joins workers
 void post_app_quit(int code);  // QCoreApplication::exit(code) on the app thread
+
+// worker_call_home (call_home.cpp). run_home_call: the dispatcher reached a
+// kEvCallHome entry (home thread; consumes it). cancel_home_calls: the home
+// thread of d begins a wait (begin_home_await): pending calls of workers
+// homed there end with WORKER_EBUSY. home_call_running_for: a call of w is
+// running on this thread (worker_await(w) here would wait for itself).
+void run_home_call(worker *w, Entry &e);
+void cancel_home_calls(Dispatcher *d);
+bool home_call_running_for(const worker *w);
 
 // Default error handler.
 void report_unhandled_error(worker_event *ev);
