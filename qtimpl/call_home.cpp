@@ -150,7 +150,7 @@ int call_home(worker *w, worker_home_fn fn, void *arg, void **result, int timeou
     }
     if (busy) {
         unref(c);
-        return WORKER_EBUSY;
+        return w->abort_requested ? WORKER_ABORTED : WORKER_EBUSY;
     }
     int rc = wait_for_call(w, c, timeout_ms);
     if (rc == WORKER_OK && result) *result = c->result;
@@ -204,7 +204,7 @@ void cancel_home_calls(Dispatcher *d) {
     for (HomeCall *c = r.head; c; c = c->next) {
         if (c->w->dispatcher != d) continue;
         std::lock_guard<StreamMutex> lk(c->w->mu);
-        cancel_locked(c, WORKER_EBUSY);
+        cancel_locked(c, c->w->abort_requested ? WORKER_ABORTED : WORKER_EBUSY);  // quit wins
     }
 }
 
