@@ -24,6 +24,7 @@
 // lock, then a worker's mu; never the other way round.
 #include "worker_p.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -39,6 +40,7 @@ struct HomeCall {
     void *result = nullptr;
     int status = WORKER_OK;                // Done or Cancelled: what the waiter returns
     CallState state = CallState::Pending;  // guarded by w->mu
+    std::atomic<bool> settled{false};      // Done or Cancelled: ends the waiter's spin
     std::atomic<int> refs{1};              // the waiter's; the entry takes another
     HomeCall *prev = nullptr, *next = nullptr;  // the registry (its mutex)
 };
@@ -78,6 +80,7 @@ void cancel_locked(HomeCall *c, int status) {
     if (c->state != CallState::Pending) return;
     c->state = CallState::Cancelled;
     c->status = status;
+    c->settled.store(true, std::memory_order_release);
     c->w->pause_cv.notify_all();
 }
 
@@ -100,6 +103,21 @@ struct Frame {
 };
 thread_local Frame *running_calls = nullptr;
 
+// A round trip to an idle GUI thread takes a few microseconds: the waiter
+// polls for that long before it sleeps, so the answer costs no futex wake-up
+// of the worker (and the GUI never meets the worker on w->mu). Bounded, so
+// a busy GUI costs at most kSpin of CPU per call.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+void spin_briefly(worker *w, HomeCall *c, std::chrono::steady_clock::time_point deadline) {
+    auto until = std::min(std::chrono::steady_clock::now() + kSpin, deadline);
+    for (unsigned i = 1;; i++) {
+        if (c->settled.load(std::memory_order_acquire) || w->abort_requested.load()) return;
+        if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) return;
+        cpu_relax();
+    }
+}
+
 int wait_for_call(worker *w, HomeCall *c, int timeout_ms) {
     using clock = std::chrono::steady_clock;
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
@@ -113,8 +131,12 @@ int wait_for_call(worker *w, HomeCall *c, int timeout_ms) {
         e.value = c;
         e.destroy = drop_entry;
         c->refs.fetch_add(1);  // the entry's
-        push_control_locked(w, lk, std::move(e));  // never waits for room, never dropped
+        push_control_then_unlock(w, lk, std::move(e));  // never waits for room, never dropped
+    } else {
+        lk.unlock();
     }
+    spin_briefly(w, c, timeout_ms < 0 ? clock::time_point::max() : deadline);
+    lk.lock();
     for (;;) {
         if (c->state == CallState::Done || c->state == CallState::Cancelled) return c->status;
         if (c->state == CallState::Pending) {
@@ -188,10 +210,15 @@ void run_home_call(worker *w, Entry &e) {
             status = WORKER_ESTATE;
         }
         running_calls = f.up;
-        std::lock_guard<StreamMutex> lk(w->mu);
-        c->result = r;
-        c->status = status;
-        c->state = CallState::Done;
+        {
+            std::lock_guard<StreamMutex> lk(w->mu);
+            c->result = r;
+            c->status = status;
+            c->state = CallState::Done;
+            c->settled.store(true, std::memory_order_release);
+        }
+        // Outside the lock: the woken waiter does not run into it. w lives
+        // on (its FINISHED is delivered on this thread, later); c may not.
         w->pause_cv.notify_all();
     }
     e.release();  // the entry's reference

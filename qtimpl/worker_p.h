@@ -265,6 +265,8 @@ int push_data(worker *w, Entry &&e);
 // after unlocking), a refused entry stays in e.
 int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e, Entry *stale);
 void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e);
+// The same, returning with lk unlocked; the wakeup is posted after unlocking.
+void push_control_then_unlock(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e);
 // Hands the whole stream to the dispatcher (batch must be empty).
 void take_stream_locked(worker *w, ChunkQueue<Entry> &batch);
 
