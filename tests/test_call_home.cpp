@@ -9,6 +9,8 @@
 #include <QThread>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <stdexcept>
 
@@ -319,38 +321,64 @@ TEST(CallHome, FnThrowingIsAnErrorNotTheEnd) {
 
 // A worker homed on a QThread whose loop has ended: the call is cancelled
 // (fn never runs on a finished thread), it does not wait for ever.
-TEST(CallHome, HomeThreadEndedCancelsTheCall) {
-    Gui *g = gui_here();
+namespace {
+struct Homed {
     std::atomic<int> rc{1};
     std::atomic<bool> go{false}, back{false};
-    auto t = std::make_unique<QThread>();
-    t->start();
-    worker *w = nullptr;
-    struct Body {
-        std::atomic<int> *rc;
-        std::atomic<bool> *go, *back;
-        Gui *g;
-    } body{&rc, &go, &back, g};
-    QObject ctx;
-    ctx.moveToThread(t.get());
-    QMetaObject::invokeMethod(&ctx, [&] {
-        w = worker_create([](worker_ctx *c, void *arg) {
-            auto *b = static_cast<Body *>(arg);
-            wait_no_pump(*b->go);
-            *b->rc = worker_call_home(c, read_gui, b->g, nullptr, 20000);
-            *b->back = true;
-        }, &body, nullptr, nullptr);
+    Gui *g = nullptr;
+};
+void homed_body(worker_ctx *c, void *arg) {
+    auto *h = static_cast<Homed *>(arg);
+    wait_no_pump(h->go);
+    h->rc = worker_call_home(c, read_gui, h->g, nullptr, 20000);
+    h->back = true;
+}
+// Creates and starts the worker on itself, then runs its loop. The hand-over
+// goes through a std::mutex (ThreadSanitizer cannot see Qt's own locks).
+class HomeLoop : public QThread {
+public:
+    explicit HomeLoop(Homed *h) : h_(h) {}
+    worker *wait_created() {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [this] { return ready_; });
+        return w_;
+    }
+
+private:
+    void run() override {
+        worker *w = worker_create(homed_body, h_, nullptr, nullptr);
         worker_start(w);
-    }, Qt::BlockingQueuedConnection);
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            w_ = w;
+            ready_ = true;
+        }
+        cv_.notify_all();
+        exec();
+    }
+    Homed *h_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool ready_ = false;
+    worker *w_ = nullptr;
+};
+}  // namespace
+
+TEST(CallHome, HomeThreadEndedCancelsTheCall) {
+    Homed h;
+    h.g = gui_here();
+    HomeLoop t(&h);
+    t.start();
+    worker *w = t.wait_created();
     ASSERT_NE(w, nullptr);
-    t->quit();
-    t->wait();
-    go = true;
+    t.quit();
+    t.wait();
+    h.go = true;
     HangGuard guard("call_home of a worker whose home thread ended");
     ASSERT_EQ(worker_await(w, 20000), WORKER_OK);
-    EXPECT_TRUE(back.load());
-    EXPECT_EQ(rc.load(), WORKER_ESTATE);
-    EXPECT_EQ(g->calls.load(), 0);
+    EXPECT_TRUE(h.back.load());
+    EXPECT_EQ(h.rc.load(), WORKER_ESTATE);
+    EXPECT_EQ(h.g->calls.load(), 0);
     worker_unref(w);
     EXPECT_TRUE(wait_no_pump([] { return worker_live_count() == 0; }));
 }
