@@ -346,6 +346,7 @@ typedef void *(*worker_home_fn)(void *arg);
       also for a call already waiting then: that thread cannot run fn, and
       waiting could deadlock (the awaited worker may be this one, or wait for
       it in a serial group). fn never runs; carry on without the answer.
+      Once quit was asked it is WORKER_ABORTED instead (as at the exit join).
     - WORKER_ESTATE: the home thread's event loop has ended (fn never runs),
       or fn threw a C++ exception (caught and reported on stderr).
     - WORKER_ETHREAD outside the worker's function (in a callback, in fn);
