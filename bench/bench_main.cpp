@@ -131,6 +131,41 @@ void mode_latency(Impl &impl, const Args &a) {
     Json().stats("lat", stats_us(lat)).print();
 }
 
+// worker -> GUI -> worker round trip (ask the GUI for a value and wait),
+// one every 1 ms (1 kHz), timed on the worker's thread.
+void mode_roundtrip(Impl &impl, const Args &a) {
+    int n = int(a.num("n", 3000)), skip = 20;
+    std::vector<int64_t> lat;
+    lat.reserve(size_t(n));
+    Hooks h;
+    bool fin = false, failed = false;
+    h.finished = [&] { fin = true; };
+    warm_up(impl);
+    long long gui_state = 0;  // read on the GUI thread only
+    auto job = impl.start([&, n](Producer &p) {
+        int64_t next = now_ns();
+        for (int i = 0; i < n; i++) {
+            next += 1000000;
+            sleep_until_ns(next);
+            int64_t t0 = now_ns();
+            long long seen = 0;
+            if (!p.ask([&] { seen = ++gui_state; })) {
+                failed = true;
+                return;
+            }
+            lat.push_back(now_ns() - t0);
+            if (seen != i + 1) failed = true;
+        }
+    }, &h);
+    pump_until([&] { return fin; }, 60000);
+    if (failed || lat.empty()) {
+        Json().str("error", "no round trip (not supported here)").print();
+        return;
+    }
+    if (lat.size() > size_t(skip)) lat.erase(lat.begin(), lat.begin() + skip);
+    Json().stats("rt", stats_us(lat)).print();
+}
+
 // create + start -> started, one at a time on a warm pool.
 void mode_start(Impl &impl, const Args &a) {
     int n = int(a.num("n", 300)), warm = 20;
@@ -336,6 +371,7 @@ void mode_starvation(Impl &impl, const Args &a) {
 using Mode = void (*)(Impl &, const Args &);
 const std::map<std::string, Mode> kModes = {
     {"throughput", mode_throughput}, {"latency", mode_latency}, {"start", mode_start},
+    {"roundtrip", mode_roundtrip},
     {"many", mode_many}, {"control", mode_control}, {"flood", mode_flood},
     {"starvation", mode_starvation},
 };

@@ -55,6 +55,9 @@ public:
         if (pause_.load(std::memory_order_relaxed)) park();
         return !quit_.load(std::memory_order_relaxed);
     }
+    bool ask(const std::function<void()> &fn) override {  // what Qt offers for this
+        return QMetaObject::invokeMethod(gui_context(), fn, Qt::BlockingQueuedConnection);
+    }
     void pause() override { set(pause_, true); }
     void resume() override { set(pause_, false); }
     void quit() override { set(quit_, true); }

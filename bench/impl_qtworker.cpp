@@ -15,6 +15,14 @@ public:
     bool put(void *v, destroy_fn d) override {
         return worker_yield(ctx_, v, d, nullptr, nullptr) != WORKER_ABORTED;
     }
+    bool ask(const std::function<void()> &fn) override {
+        auto run = [](void *f) -> void * {
+            (*static_cast<const std::function<void()> *>(f))();
+            return nullptr;
+        };
+        return worker_call_home(ctx_, run, const_cast<std::function<void()> *>(&fn), nullptr, -1) ==
+               WORKER_OK;
+    }
 
 private:
     worker_ctx *ctx_;

@@ -26,6 +26,10 @@ public:
     // Delivers v to Hooks::value on the GUI thread (then d(v)), parks here
     // while paused. false once quit was asked: return from the body.
     virtual bool put(void *v, destroy_fn d) = 0;
+    // Runs fn on the GUI thread and waits for it (worker_call_home; for the
+    // invoke baseline a BlockingQueuedConnection invokeMethod). false: the
+    // implementation has no such call, or it failed.
+    virtual bool ask(const std::function<void()> &fn) { (void)fn; return false; }
 };
 
 using Body = std::function<void(Producer &)>;

@@ -223,6 +223,21 @@ def latency_rows(t, r):
           "p50 and p99 ≤ the best baseline", all_ok(ok50, ok99))
 
 
+def roundtrip_rows(t, r):
+    """worker_call_home vs a BlockingQueuedConnection invokeMethod (the only
+    baselines with an awaited call to the GUI thread)."""
+    impls = ["qtworker-block", "invoke"]
+    res = {i: r.run(i, "roundtrip", repeats=REPEATS) for i in impls}
+    q, inv = res["qtworker-block"], res["invoke"]
+    x50 = ratio(get(q, "rt_p50_us"), get(inv, "rt_p50_us"))
+    x99 = ratio(get(q, "rt_p99_us"), get(inv, "rt_p99_us"))
+    ok = all_ok(x50 and x50 <= 1, x99 and x99 <= 1)
+    cells = [pair(res[i], "rt", ("p50", "p99", "max")) if i in res else "—" for i in IMPLS]
+    t.add("worker→GUI→worker round trip at 1 kHz (worker_call_home / Blocking"
+          "QueuedConnection), p50 / p99 / max", cells,
+          f"p50 {fmt_x(x50)}, p99 {fmt_x(x99)} of invoke", "p50 ≤ 1× and p99 ≤ 1× invoke", ok)
+
+
 def lifecycle_rows(t, r):
     res = {i: r.run(i, "start", repeats=REPEATS) for i in IMPLS}
     q50, sq50 = get(res["qtworker-block"], "start_p50_us"), get(res["superqt"], "start_p50_us")
@@ -408,7 +423,8 @@ def write_doc(path, text):
         f.write(f"{head}{begin}\n{text}\n{end}{tail}")
 
 
-PARTS = {"throughput": throughput_rows, "latency": latency_rows, "lifecycle": lifecycle_rows,
+PARTS = {"throughput": throughput_rows, "latency": latency_rows, "roundtrip": roundtrip_rows,
+         "lifecycle": lifecycle_rows,
          "flood": flood_rows, "starvation": starvation_rows, "process": process_table}
 
 

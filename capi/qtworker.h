@@ -78,7 +78,7 @@ enum { WORKER_OK = 0,        /**< success                                  */
        WORKER_ETIMEDOUT = -5,/**< a wait ran out of time                   */
        WORKER_ABORTED = -6,  /**< quit requested: return from your fn      */
        WORKER_ENOAPP = -7,   /**< no QCoreApplication                      */
-       WORKER_EBUSY = -8,    /**< exclusive serial group is busy           */
+       WORKER_EBUSY = -8,    /**< serial group / home thread is busy       */
        WORKER_EAGAIN = -9 }; /**< no thread could be created: retry later  */
 
 /** The library's version as QTWORKER_VERSION_HEX / _STRING (compare with the
@@ -278,13 +278,15 @@ QTWORKER_API int  worker_is_running(const worker *w);
 QTWORKER_API int  worker_is_paused(const worker *w);
 /** Wait up to timeout_ms (-1 = forever) for the function to return (not for
     FINISHED to be delivered). OK, ETIMEDOUT, ESTATE if never started, ETHREAD
-    from inside the worker's own function (it would wait for itself). From any
+    from inside the worker's own function or from a worker_call_home() fn of
+    it (it would wait for itself). From any
     thread. On the worker's home thread it does not deadlock: while it waits,
     every worker homed on that thread that would wait for room (BLOCK at
     capacity, output at capacity) keeps queueing (as QUEUE) instead — the
     awaited one and whatever it waits for, such as the earlier members of
     its serial group — and their events are delivered when the event loop
-    runs again. */
+    runs again. Likewise every worker_call_home() of a worker homed there
+    returns WORKER_EBUSY at once while it waits (fn never runs). */
 QTWORKER_API int  worker_await(worker *w, int timeout_ms);
 /** worker_quit on every live worker; returns how many were asked. */
 QTWORKER_API int  worker_quit_all(void);
@@ -368,6 +370,40 @@ QTWORKER_API int  worker_progress(worker_ctx *ctx, long long done, long long tot
 /** Emit a custom event `name` (copied) carrying value; never dropped. */
 QTWORKER_API int  worker_emit(worker_ctx *ctx, const char *name, void *value,
                               worker_destroy_fn destroy);
+
+/** A function worker_call_home() runs on the worker's home thread. */
+typedef void *(*worker_home_fn)(void *arg);
+/** Ask the GUI: run fn(arg) on the worker's home thread (where its callbacks
+    run, normally the GUI thread) and wait for it, so fn may read state only
+    that thread may touch (a slider, the selected layer, contrast limits).
+    fn runs in the worker's event stream: after every event the worker
+    emitted before this call has been delivered (its callbacks have run), and
+    before any later one. timeout_ms -1 waits forever. Returns:
+    - WORKER_OK: fn ran; *result = what it returned (result may be NULL).
+    - WORKER_ETIMEDOUT after timeout_ms, WORKER_ABORTED at once when quit is
+      asked while waiting (or was asked before): fn has not begun and never
+      will. Once fn has begun, the call waits for it to finish and returns
+      WORKER_OK, past a timeout or a quit: fn's result is never dropped, and
+      fn never outlives the call (arg may point into the worker's stack).
+    - WORKER_EBUSY at once while the home thread is waiting for workers homed
+      on it (worker_await there, the exit join when the application quits),
+      also for a call already waiting then: that thread cannot run fn, and
+      waiting could deadlock (the awaited worker may be this one, or wait for
+      it in a serial group). fn never runs; carry on without the answer.
+      Once quit was asked it is WORKER_ABORTED instead (as at the exit join).
+    - WORKER_ESTATE: the home thread's event loop has ended (fn never runs),
+      or fn threw a C++ exception (caught and reported on stderr).
+    - WORKER_ETHREAD outside the worker's function (in a callback, in fn);
+      WORKER_EINVAL for a NULL ctx or fn, and always in a process worker
+      (worker_create_process): its function lives in another address space
+      than the home thread, which could not run it.
+    - WORKER_ENOMEM when the call could not be queued.
+    *result is NULL whenever the status is not WORKER_OK. fn should be short
+    (the GUI runs it like a callback) and must not wait for its own worker:
+    worker_await of the calling worker from fn returns WORKER_ETHREAD. A
+    pause request does not park the worker here. */
+QTWORKER_API int worker_call_home(worker_ctx *ctx, worker_home_fn fn, void *arg,
+                                  void **result, int timeout_ms);
 
 /** Longest OUTPUT line; a longer one arrives split into pieces this long. */
 #define WORKER_MAX_LINE 16384

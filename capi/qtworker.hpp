@@ -23,6 +23,10 @@
 #include <functional>
 #include <memory>
 #include <utility>
+#if __cplusplus >= 201703L
+#include <optional>
+#include <type_traits>
+#endif
 
 /** C++ conveniences over the qtworker C API. */
 namespace qtworker {
@@ -30,6 +34,50 @@ namespace qtworker {
 /** Deletes a T handed over as a void*; the destroy function for `new T`. */
 template <typename T>
 void delete_as(void *p) { delete static_cast<T *>(p); }
+
+#if __cplusplus >= 201703L
+/** What Context::call_home() gives back (C++17). */
+template <typename T>
+struct HomeResult {
+    /** WORKER_OK: fn ran and returned value; else why it did not run (see
+        worker_call_home()), or WORKER_ESTATE when it threw (see error). */
+    int status = WORKER_ESTATE;
+    std::optional<T> value;      /**< fn's return value when status is WORKER_OK */
+    std::exception_ptr error;    /**< what fn threw on the home thread, if it did */
+    /** True when fn ran and returned. */
+    explicit operator bool() const noexcept { return status == WORKER_OK; }
+};
+/** Context::call_home() of a function returning void. */
+template <>
+struct HomeResult<void> {
+    int status = WORKER_ESTATE;  /**< as HomeResult<T>::status */
+    std::exception_ptr error;    /**< what fn threw on the home thread, if it did */
+    /** True when fn ran and returned. */
+    explicit operator bool() const noexcept { return status == WORKER_OK; }
+};
+
+/** Internals of Context::call_home(). */
+namespace detail {
+template <typename F, typename R>
+struct HomeCall {
+    F *fn;
+    HomeResult<R> out;
+    // Runs on the home thread; nothing is thrown into the C library.
+    static void *run(void *self) noexcept {
+        auto *c = static_cast<HomeCall *>(self);
+        try {
+            if constexpr (std::is_void_v<R>)
+                (*c->fn)();
+            else
+                c->out.value.emplace((*c->fn)());
+        } catch (...) {
+            c->out.error = std::current_exception();
+        }
+        return nullptr;
+    }
+};
+}  // namespace detail
+#endif
 
 /** The worker side: wraps the worker_ctx handed to the function. */
 class Context {
@@ -68,6 +116,32 @@ public:
     /** worker_emit() of a `new T` value. */
     template <typename T>
     int emit(const char *name, T *value) { return worker_emit(ctx_, name, value, &delete_as<T>); }
+
+#if __cplusplus >= 201703L
+    /** worker_call_home() of a callable (C++17): runs fn() on the worker's
+        home thread, in order with its events, and returns its value.
+        @code
+        auto limits = ctx.call_home([&] { return viewer.contrast_limits(); });
+        if (limits) use(*limits.value);
+        @endcode
+        An exception fn throws is caught on the home thread and handed back
+        in error (status WORKER_ESTATE): rethrow it here if you like. fn and
+        what it captures may live on the worker's stack: worker_call_home()
+        never returns while fn runs. */
+    template <typename F>
+    auto call_home(F &&fn, int timeout_ms = -1) -> HomeResult<std::invoke_result_t<F &>> {
+        using R = std::invoke_result_t<F &>;
+        using Call = detail::HomeCall<std::remove_reference_t<F>, R>;
+        Call call{&fn, {}};
+        int rc = worker_call_home(ctx_, &Call::run, &call, nullptr, timeout_ms);
+        if (rc == WORKER_OK && call.out.error) rc = WORKER_ESTATE;
+        if (rc != WORKER_OK) {
+            if constexpr (!std::is_void_v<R>) call.out.value.reset();
+        }
+        call.out.status = rc;
+        return std::move(call.out);
+    }
+#endif
 
 private:
     worker_ctx *ctx_;

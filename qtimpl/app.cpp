@@ -45,7 +45,7 @@ const char *worker_strerror(int status) {
     case WORKER_ETIMEDOUT: return "timed out";
     case WORKER_ABORTED: return "quit was requested: return from the worker function";
     case WORKER_ENOAPP: return "no QCoreApplication exists (call worker_app_init first)";
-    case WORKER_EBUSY: return "the worker's exclusive serial group is busy";
+    case WORKER_EBUSY: return "busy: the worker's exclusive serial group, or its home thread (waiting for workers)";
     case WORKER_EAGAIN: return "a system limit was reached (no thread could be created): try again later";
     default: return "unknown status code";
     }

@@ -242,6 +242,8 @@ private:
             if (discard || (w->abort_requested.load(std::memory_order_relaxed) &&
                             (e.type == WORKER_EV_YIELDED || e.type == WORKER_EV_PROGRESS)))
                 e.release();  // quit (or no home left): destroyed, not shown
+            else if (e.type == kEvCallHome)
+                run_home_call(w, e);  // a worker_call_home's turn
             else
                 deliver(w, e);
             if (clock.tick()) break;
@@ -488,6 +490,7 @@ void begin_home_await(Dispatcher *d) {
         d->awaiting.fetch_add(1);
         for (worker *w = d->space_waiting; w; w = w->space_next) w->space_kicked = false;
     }
+    cancel_home_calls(d);  // pending worker_call_home calls end with WORKER_EBUSY
     for (;;) {
         worker *batch[kBatch];
         int n = 0;

@@ -232,6 +232,7 @@ extern "C" int worker_procd_main(int argc, char **argv) {
     o.capacity = capacity;
     g_worker = worker_create(fn, arg, worker_bytes_free, &o);
     if (!g_worker) fail_early("cannot create the worker");
+    g_worker->helper_process = true;  // no worker_call_home: see qtworker.h
     for (int t = WORKER_EV_STARTED; t <= WORKER_EV_OUTPUT; t++)
         worker_connect(g_worker, (worker_event_type)t, on_event, nullptr, nullptr);
     QSocketNotifier notifier(kSock, QSocketNotifier::Read);

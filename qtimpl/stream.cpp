@@ -74,6 +74,15 @@ void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entr
     }
 }
 
+// Like push_control_locked, then unlocks, and only then posts the home
+// thread's wakeup: woken at once (often onto this CPU), it does not find
+// w->mu still held by the pusher. For worker_call_home's round trip.
+void push_control_then_unlock(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e) {
+    push_control_locked(w, lk, std::move(e));
+    lk.unlock();
+    run_deferred_schedule();
+}
+
 // LATEST: the undelivered entry of the same kind is replaced in O(1): its
 // payload moves out (destroyed after unlocking) and its place in the stream
 // becomes a tombstone the dispatcher skips. Tombstones are compacted away

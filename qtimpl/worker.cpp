@@ -367,6 +367,7 @@ int worker_await(worker *w, int timeout_ms) {
     if (!h) return WORKER_EINVAL;
     worker_ctx *self = qtw::current_ctx();
     if (self && self->w == w) return WORKER_ETHREAD;  // it would wait for itself
+    if (qtw::home_call_running_for(w)) return WORKER_ETHREAD;  // from its call_home fn: likewise
     std::unique_lock<qtw::StreamMutex> lk(h->mu);
     if (h->phase == Phase::Created) return WORKER_ESTATE;
     bool on_home = qtw::dispatcher_is_current_thread(h->dispatcher);

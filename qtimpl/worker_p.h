@@ -78,6 +78,12 @@ auto guarded(F &&body) noexcept -> decltype(body()) {
 // a documented wait, never a lost event.
 void wait_for_memory();
 
+// A stream entry that is no event: a worker_call_home (call_home.cpp), run
+// by the dispatcher in its place in the stream. Within the enum's range of
+// values (0..15), above every event type.
+constexpr worker_event_type kEvCallHome = worker_event_type(15);
+static_assert(WORKER_EV_OUTPUT < 15, "kEvCallHome must stay apart from the event types");
+
 // One entry of a worker's ordered event stream.
 struct Entry {
     explicit Entry(worker_event_type t = WORKER_EV_YIELDED) : type(t) {}
@@ -230,6 +236,9 @@ struct worker {
     // and a wakeup for the proxy, called under mu after send/pause/resume/quit
     std::shared_ptr<void> ext;
     void (*poke)(worker *) = nullptr;
+    // The module's function of a process worker, running in the helper
+    // process (process_child.cpp): worker_call_home is refused there.
+    bool helper_process = false;
 
     // --- delivery side (home thread only)
     // (its own cache lines: the consumer's half, away from the producer's)
@@ -274,6 +283,8 @@ struct ScheduleAfterUnlock {
     ScheduleAfterUnlock &operator=(const ScheduleAfterUnlock &) = delete;
     ~ScheduleAfterUnlock() { run_deferred_schedule(); }
 };
+// The same, returning with lk unlocked; the wakeup is posted after unlocking.
+void push_control_then_unlock(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e);
 // Hands the whole stream to the dispatcher (batch must be empty).
 void take_stream_locked(worker *w, ChunkQueue<Entry> &batch);
 
@@ -352,6 +363,14 @@ void post_app_quit(int code);  // QCoreApplication::exit(code) on the app thread
 int scope_join(worker *w, worker_scope *s);  // at create; ESTATE: not open
 void scope_forget(worker *w);                // ~worker of a scoped worker
 void scope_call_ended();  // a disconnected connection's running call returned
+// worker_call_home (call_home.cpp). run_home_call: the dispatcher reached a
+// kEvCallHome entry (home thread; consumes it). cancel_home_calls: the home
+// thread of d begins a wait (begin_home_await): pending calls of workers
+// homed there end with WORKER_EBUSY. home_call_running_for: a call of w is
+// running on this thread (worker_await(w) here would wait for itself).
+void run_home_call(worker *w, Entry &e);
+void cancel_home_calls(Dispatcher *d);
+bool home_call_running_for(const worker *w);
 
 // Default error handler.
 void report_unhandled_error(worker_event *ev);

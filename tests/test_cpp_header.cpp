@@ -173,3 +173,57 @@ TEST(CppHeader, ScopeBoundToQObject) {
     b = qtworker::Worker();
     EXPECT_TRUE(pump_until([] { return Tracked::alive.load() == 0; }));
 }
+
+TEST(CppHeader, CallHomeReturnsTheLambdasValue) {
+    std::atomic<bool> finished{false};
+    qtworker::HomeResult<std::string> got;
+    qtworker::HomeResult<void> none;
+    qtworker::HomeResult<int> threw;
+    std::thread::id ran_on;
+    std::string seen_by_gui = "limits 0..255";  // GUI state, read on the GUI thread
+    {
+        auto w = qtworker::Worker::create([&](qtworker::Context ctx) {
+            got = ctx.call_home([&] {
+                ran_on = std::this_thread::get_id();
+                return seen_by_gui;
+            });
+            none = ctx.call_home([] {});
+            threw = ctx.call_home([]() -> int { throw std::runtime_error("gui says no"); });
+        });
+        w.on(WORKER_EV_FINISHED, [&](worker_event &) { finished = true; });
+        ASSERT_EQ(w.start(), WORKER_OK);
+        ASSERT_TRUE(pump_until([&] { return finished.load(); }));
+    }
+    EXPECT_EQ(ran_on, std::this_thread::get_id()) << "the lambda ran off the home thread";
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got.status, WORKER_OK);
+    EXPECT_EQ(*got.value, "limits 0..255");
+    EXPECT_TRUE(none);
+    EXPECT_FALSE(threw) << "an exception on the home thread is an error";
+    EXPECT_EQ(threw.status, WORKER_ESTATE);
+    EXPECT_FALSE(threw.value.has_value());
+    ASSERT_TRUE(threw.error);
+    try {
+        std::rethrow_exception(threw.error);
+    } catch (const std::runtime_error &e) {
+        EXPECT_STREQ(e.what(), "gui says no");
+    }
+}
+
+TEST(CppHeader, CallHomeTimesOutWithoutRunning) {
+    std::atomic<bool> back{false}, finished{false};
+    std::atomic<int> runs{0};
+    qtworker::HomeResult<int> r;
+    auto w = qtworker::Worker::create([&](qtworker::Context ctx) {
+        r = ctx.call_home([&] { return ++runs; }, 20);
+        back = true;
+    });
+    w.on(WORKER_EV_FINISHED, [&](worker_event &) { finished = true; });
+    ASSERT_EQ(w.start(), WORKER_OK);
+    ASSERT_TRUE(wait_no_pump(back));  // the GUI never looked
+    ASSERT_TRUE(pump_until([&] { return finished.load(); }));
+    pump_for(20);
+    EXPECT_EQ(r.status, WORKER_ETIMEDOUT);
+    EXPECT_FALSE(r.value.has_value());
+    EXPECT_EQ(runs.load(), 0);
+}

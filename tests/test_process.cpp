@@ -420,6 +420,15 @@ TEST(Process, FailIsErroredWithItsCodeAndMessage) {
     EXPECT_EQ(p.rec->first(WORKER_EV_ERRORED).message, "bad input");
 }
 
+// Its function lives in the helper process: the home thread cannot run it.
+TEST(Process, CallHomeIsRefusedWithEinval) {
+    Proc p(kMods, "pm_call_home");
+    ASSERT_EQ(p.start(), WORKER_OK);
+    ASSERT_TRUE(p.rec->wait_finished());
+    EXPECT_EQ(p.rec->first(WORKER_EV_ERRORED).code, WORKER_EINVAL);
+    EXPECT_EQ(p.rec->first(WORKER_EV_ERRORED).message, "call_home cleared result");
+}
+
 TEST(Process, CrashIsErroredWithTheSignalAndLastStderrLinesThenFinished) {
     int32_t steps = 3;
     worker_process_options po;

@@ -125,6 +125,31 @@ TEST_F(MeanProjection, FinalMeanEqualsAnIndependentMean) {
     EXPECT_DOUBLE_EQ(l->hi, 0.75);
 }
 
+// Every 64 frames the worker asks the GUI for the layer's contrast limits
+// (worker_call_home): it sees what the user set after the first yield.
+TEST_F(MeanProjection, WorkerReadsTheCurrentContrastLimitsThroughCallHome) {
+    load("mean_projection");
+    worker *w = demo::find_worker("mean projection");
+    ASSERT_NE(w, nullptr);
+    struct User {
+        viewer *v;
+        int yields = 0;
+    } user{v->handle()};
+    // Connected after the plugin's callback, which adds the layer (0.3..0.75).
+    ASSERT_GT(worker_connect(w, WORKER_EV_YIELDED, [](worker_event *, void *ud) {
+        auto *u = static_cast<User *>(ud);
+        if (++u->yields == 1) viewer_set_contrast(u->v, "mean projection", 0.4, 0.6);
+    }, &user, nullptr), 0);
+    worker_unref(w);
+    ASSERT_TRUE(wait_logged("mean projection: finished", 30000));
+    QStringList asked = log_view().filter("within contrast");
+    ASSERT_EQ(asked.size(), 4) << qPrintable(log_view().join('\n'));
+    for (int k = 0; k < 4; k++)
+        EXPECT_TRUE(asked[k].startsWith(QString("mean projection > frame %1: ").arg(64 * (k + 1))) &&
+                    asked[k].endsWith("within contrast 0.40..0.60"))
+            << qPrintable(asked[k]);
+}
+
 class RandomImages : public ViewerTest {};
 
 // STOP! after N yields: aborted, then finished; the button is disconnected

@@ -79,6 +79,11 @@ int viewer_set_contrast(viewer *v, const char *name, double lo, double hi) {
     return V->set_contrast(name, lo, hi);
 }
 
+int viewer_get_contrast(viewer *v, const char *name, double *lo, double *hi) {
+    VIEWER_RESOLVE(v, V);
+    return V->get_contrast(name, lo, hi);
+}
+
 int viewer_watch_worker(viewer *v, worker *w) {
     VIEWER_RESOLVE(v, V);
     return V->watch(w);

@@ -13,7 +13,10 @@
  * typically from inside a worker function — the call is REFUSED: it does
  * nothing, prints one line naming the call to stderr and returns
  * VIEWER_ETHREAD. Hand results to the GUI with worker_yield()/worker_return()
- * and call the viewer from the event callback. The only exceptions are
+ * and call the viewer from the event callback. To read the GUI from a
+ * worker, call home: worker_call_home() runs a function on the GUI thread,
+ * after the worker's earlier events were delivered, and hands its result
+ * back (viewer_contrast_home() below is one). The only exceptions are
  * viewer_strerror() and the header-only helpers at the end (plain memory and
  * clock, no viewer state).
  *
@@ -102,6 +105,10 @@ typedef struct vimage {
 int viewer_set_layer(viewer *v, const char *name, const vimage *img);
 /* Set the contrast limits of a layer: lo maps to black, hi to white. */
 int viewer_set_contrast(viewer *v, const char *name, double lo, double hi);
+/* The contrast limits of a layer now (the user may have changed them). GUI
+   thread only, like every viewer call: a worker asks for them with
+   worker_call_home() (see viewer_contrast_home()). */
+int viewer_get_contrast(viewer *v, const char *name, double *lo, double *hi);
 
 /* ------------------------------------------------------------------ workers */
 
@@ -207,6 +214,21 @@ static inline void vsleep_ms(double ms) {
     while (nanosleep(&t, &t) == -1 && errno == EINTR) {}  /* resume after a signal */
 }
 #endif
+
+
+/* A worker_home_fn for worker_call_home(): reads a layer's contrast limits
+   on the GUI thread. Fill in v and name; rc, lo, hi are the answer. */
+typedef struct viewer_contrast_ask {
+    viewer *v;
+    const char *name;
+    int rc;
+    double lo, hi;
+} viewer_contrast_ask;
+static inline void *viewer_contrast_home(void *ask) {
+    viewer_contrast_ask *a = (viewer_contrast_ask *)ask;
+    a->rc = viewer_get_contrast(a->v, a->name, &a->lo, &a->hi);
+    return a;
+}
 
 #ifdef __cplusplus
 }

@@ -271,6 +271,14 @@ int Viewer::set_contrast(const char *name, double lo, double hi) {
     return VIEWER_OK;
 }
 
+int Viewer::get_contrast(const char *name, double *lo, double *hi) const {
+    Layer *l = name ? canvas_->find(QString::fromUtf8(name)) : nullptr;
+    if (!l || !lo || !hi) return VIEWER_EINVAL;
+    *lo = l->lo;
+    *hi = l->hi;
+    return VIEWER_OK;
+}
+
 // ------------------------------------------------------------------ workers
 
 int Viewer::watch(worker *w) {

@@ -56,6 +56,7 @@ public:
     // ---- backends of the C API (GUI thread; plugin_api.cpp checks that)
     int set_layer(const char *name, const vimage *img);
     int set_contrast(const char *name, double lo, double hi);
+    int get_contrast(const char *name, double *lo, double *hi) const;
     int watch(worker *w);
     void unwatch(worker *w);  // no longer waited for (finished, or freed unstarted)
     int add_dock(const char *title, void *user_data, viewer_destroy_fn destroy);

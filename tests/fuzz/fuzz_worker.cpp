@@ -27,6 +27,8 @@ thread_local long null_destroys_here = 0;
 std::atomic<worker_ctx *> seen_ctx[8];
 std::atomic<unsigned> seen_next{0};
 
+void *home_fn(void *) { return nullptr; }  // a worker_call_home fn that does nothing
+
 void null_free(void *v) {
     if (v) report("null_free got a non-NULL value");
     null_destroyed.fetch_add(1, relaxed);
@@ -124,13 +126,19 @@ void worker_side_misuse(In &in, worker_ctx *ctx, bool null_ctx) {
         if (!ctx) ctx = reinterpret_cast<worker_ctx *>(&kStatic);
     }
     long want = ctx ? WORKER_ETHREAD : WORKER_EINVAL;
-    unsigned call = in.pick(8);
+    unsigned call = in.pick(9);
     if (call >= 3) {  // the calls that take no value
         switch (call) {
         case 3: expect("fail(misuse)", worker_fail(ctx, 3, "%s", "x"), {want}); break;
         case 4: expect("warn(misuse)", worker_warn(ctx, "w"), {want}); break;
         case 5: expect("progress(misuse)", worker_progress(ctx, 1, 2, nullptr), {want}); break;
         case 6: expect("abort_requested(misuse)", worker_abort_requested(ctx), {want}); break;
+        case 8: {
+            void *got = &got;
+            expect("call_home(misuse)", worker_call_home(ctx, home_fn, nullptr, &got, -1), {want});
+            if (got) report("a refused call_home left *result set");
+            break;
+        }
         default:
             if (worker_stdout(ctx) || worker_stderr(ctx)) report("worker_stdout/stderr outside the function");
             break;
@@ -156,6 +164,43 @@ void worker_side_misuse(In &in, worker_ctx *ctx, bool null_ctx) {
 }
 
 namespace {
+
+// worker_call_home from the body: fn (on the GUI thread) does one of a few
+// things there, and a call returns OK exactly when fn ran.
+struct HomeAsk {
+    WT *t;
+    worker_ctx *ctx;
+    unsigned action;
+    bool ran = false;
+};
+
+void *home_ask(void *arg) {
+    auto *a = static_cast<HomeAsk *>(arg);
+    a->ran = true;
+    switch (a->action) {
+    case 0: expect("await(self, from call_home)", worker_await(a->t->w, 0), {WORKER_ETHREAD}); break;
+    case 1: expect("call_home(from fn)", worker_call_home(a->ctx, home_fn, nullptr, nullptr, 0),
+                   {WORKER_ETHREAD}); break;
+    case 2: expect("quit(self, from call_home)", worker_quit(a->t->w), {WORKER_OK}); break;
+    case 3: expect("process_events(call_home)", worker_app_process_events(0), {WORKER_OK}); break;
+    default: break;
+    }
+    return a;
+}
+
+void body_call_home(worker_ctx *ctx, In &in, WT *t) {
+    HomeAsk a{t, ctx, in.pick(6)};
+    bool null_fn = in.pick(8) == 0, want_result = in.pick(4);
+    int timeout = in.pick(4) == 0 ? -1 : (int)in.pick(30);
+    void *got = &got;
+    int rc = worker_call_home(ctx, null_fn ? nullptr : home_ask, &a, want_result ? &got : nullptr, timeout);
+    if (null_fn)
+        expect("call_home(NULL fn)", rc, {WORKER_EINVAL});
+    else
+        expect("call_home", rc, {WORKER_OK, WORKER_ETIMEDOUT, WORKER_ABORTED, WORKER_EBUSY});
+    if (a.ran != (rc == WORKER_OK)) report("call_home: fn ran <-> OK mismatch");
+    if (want_result && got != (rc == WORKER_OK ? &a : nullptr)) report("call_home: wrong *result");
+}
 
 void body_yield(worker_ctx *ctx, In &in, WT *t, unsigned op) {
     Value v = make_value(in, t);
@@ -262,6 +307,8 @@ void body(worker_ctx *ctx, void *arg) {
                 if (worker_yield(ctx, obj(O_VALUE, t), obj_free, nullptr, nullptr) == WORKER_ABORTED) break;
         } else if (op == 13) {
             std::this_thread::sleep_for(std::chrono::microseconds(100 * in.pick(4)));
+        } else if (op == 14) {
+            body_call_home(ctx, in, t);
         } else {
             worker_side_misuse(in, nullptr, true);
         }

@@ -241,3 +241,13 @@ void pm_ignores_quit(worker_ctx *ctx, void *arg) {
         nap_ms(10);
     }
 }
+
+static void *pm_home_fn(void *arg) { return arg; }
+
+/* worker_call_home is refused in a process worker: fails with its status. */
+void pm_call_home(worker_ctx *ctx, void *arg) {
+    (void)arg;
+    void *got = &got;
+    int rc = worker_call_home(ctx, pm_home_fn, NULL, &got, -1);
+    worker_fail(ctx, rc, "call_home %s", got ? "left result set" : "cleared result");
+}

@@ -2,6 +2,9 @@
 
 #include "../event_order.h"
 
+#include <QCoreApplication>
+#include <QThread>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -41,7 +44,7 @@ std::atomic<long> created[K_COUNT], destroyed[K_COUNT], double_destroys{0};
 const char *const stat_names[ST_COUNT] = {
     "chaos callbacks", "nested loops", "self-disconnects", "unrefs in callbacks",
     "values taken", "unrefs by threads", "EBUSY starts", "timed out", "scope closes",
-    "scope close timeouts"};
+    "scope close timeouts", "calls home", "calls home refused"};
 std::atomic<long> stats[ST_COUNT];
 
 Payload *make(Kind k, Track *t, int seq) {
@@ -83,6 +86,37 @@ bool payloads_balanced() {
     for (int k = 0; k < K_COUNT; k++)
         if (created[k].load() != destroyed[k].load()) return false;
     return true;
+}
+
+namespace {
+struct HomeAsk {
+    Track *t;
+    int warns, emits;  // delivered by the time fn runs
+};
+void *home_check(void *arg) {
+    auto *a = static_cast<HomeAsk *>(arg);
+    if (QThread::currentThread() != QCoreApplication::instance()->thread())
+        fail("a call_home function ran off the GUI thread");
+    if (a->t->warned != a->warns || (int)a->t->custom_seqs.size() != a->emits)
+        fail("a call_home function ran before the events emitted ahead of it were delivered");
+    a->t->home_ran++;
+    return a;
+}
+}  // namespace
+
+void call_home_one(worker_ctx *ctx, Track *t, int i) {
+    HomeAsk a{t, t->warns_ok.load(), t->emits_ok.load()};
+    void *got = nullptr;
+    int rc = worker_call_home(ctx, home_check, &a, &got, i % 3 == 0 ? 1 : i % 3 == 1 ? 20 : -1);
+    expect_rc("worker_call_home", rc, {WORKER_OK, WORKER_ETIMEDOUT, WORKER_ABORTED, WORKER_EBUSY});
+    if (rc == WORKER_OK) {
+        t->home_ok++;
+        count(ST_CALLED_HOME);
+        if (got != &a) fail("worker_call_home returned another result than fn's");
+    } else {
+        count(ST_CALL_REFUSED);
+        if (got) fail("worker_call_home left a result on failure");
+    }
 }
 
 Watchdog::Watchdog(int seconds, std::function<void()> say)
@@ -142,6 +176,8 @@ std::string check_track(const Track &t) {
     if ((int)t.custom_seqs.size() != t.emits_ok) return "custom events lost";
     if (t.warned != t.warns_ok) return "warnings lost";
     if (t.outputs != t.lines) return "output lines lost";
+    if (t.home_ran != t.home_ok) return "call_home: fn ran " + std::to_string(t.home_ran) +
+                                       " times, OK returned " + std::to_string(t.home_ok.load());
     if (outcome == WORKER_EV_RETURNED) {  // never quit: nothing but LATEST drops
         if (t.returned_id != t.last_return_id) return "RETURNED carries the wrong value";
         long long lost = t.yields_ok - (long long)t.yield_seqs.size();

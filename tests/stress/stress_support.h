@@ -47,7 +47,8 @@ bool payloads_balanced();
 
 // ---- what happened, to show that a run covered the interesting paths
 enum Stat { ST_CHAOS, ST_NESTED, ST_SELF_DISCONNECT, ST_GUI_UNREF, ST_TAKEN, ST_THREAD_UNREF,
-            ST_EBUSY, ST_TIMED_OUT, ST_SCOPE_CLOSE, ST_SCOPE_TIMEOUT, ST_COUNT };
+            ST_EBUSY, ST_TIMED_OUT, ST_SCOPE_CLOSE, ST_SCOPE_TIMEOUT, ST_CALLED_HOME,
+            ST_CALL_REFUSED, ST_COUNT };
 extern const char *const stat_names[ST_COUNT];
 extern std::atomic<long> stats[ST_COUNT];
 inline void count(Stat s) { stats[s].fetch_add(1, relaxed); }
@@ -74,6 +75,7 @@ struct Track {
     std::atomic<int> runs{0};
     std::atomic<long> last_return_id{0};                       // 0: NULL or none
     std::atomic<int> yields_ok{0}, warns_ok{0}, emits_ok{0}, lines{0};
+    std::atomic<int> home_ok{0};  // worker_call_home calls that returned OK
     long start_seq = -1;  // guarded by its group's mutex
     std::mutex mu;
     std::vector<long> chaos_conns;  // guarded by mu
@@ -81,9 +83,15 @@ struct Track {
     std::vector<worker_event_type> events;
     std::vector<int> yield_seqs, custom_seqs;
     int warned = 0, outputs = 0, aborted_code = 0;
+    int home_ran = 0;  // worker_call_home functions that ran
     long returned_id = -1;
     long long dropped = 0;  // worker_dropped() at FINISHED
 };
+
+// One worker_call_home from t's function, checked: fn runs on the GUI thread
+// after every warning and custom event emitted before the call was delivered
+// (those are never dropped), and a call returns OK exactly when fn ran.
+void call_home_one(worker_ctx *ctx, Track *t, int i);
 
 // Aborts the process after `seconds` (a hang), printing what say() prints.
 class Watchdog {

@@ -216,8 +216,10 @@ void body(worker_ctx *ctx, void *arg) {
             expect_rc("worker_pause(self)", worker_pause(t->w), {WORKER_OK});
         } else if (r < 95) {
             expect_rc("worker_send(self)", worker_send(t->w, make(K_SENT, t), pl_free), {WORKER_OK});
-        } else if (r < 98) {
+        } else if (r < 96) {
             std::this_thread::sleep_for(std::chrono::microseconds(50));
+        } else if (r < 98) {
+            call_home_one(ctx, t, i);
         } else if (t->may_fail) {
             expect_rc("worker_fail", worker_fail(ctx, 7, "failed at %d", i), {WORKER_OK});
             t->failed = true;
