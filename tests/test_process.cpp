@@ -767,6 +767,11 @@ protected:
         if (!inside()) GTEST_SKIP() << "runs in a process of its own: Process.AHostThatReapsEveryChildItself";
     }
     static HostReaper *reaper;
+
+    // Starts p ("pm_ignores_quit": a process it starts holds the socket
+    // open), parks it, kills the helper and waits until the host reaped it.
+    // Returns the holder's pid (kill it at the end); *pid is the helper's.
+    static pid_t kill_parked_helper(struct Proc &p, pid_t *pid, int *status);
 };
 HostReaper *ProcessHostReaps::reaper = nullptr;
 
@@ -863,6 +868,18 @@ TEST_F(ProcessHostReaps, EveryEndIsFinishedWithOneOutcome) {
                 3 * (int)(sizeof cases / sizeof cases[0]));
 }
 
+pid_t ProcessHostReaps::kill_parked_helper(Proc &p, pid_t *pid, int *status) {
+    if (p.start() != WORKER_OK || !p.rec->wait_for(WORKER_EV_YIELDED)) return -1;
+    pid_t holder = (pid_t)p.rec->ints(WORKER_EV_YIELDED).at(0);
+    // Paused, the proxy waits for the resume: the host is the first to see
+    // the death, for sure.
+    if (worker_pause(p.w) != WORKER_OK || !p.rec->wait_for(WORKER_EV_PAUSED)) return -1;
+    *pid = (pid_t)worker_process_id(p.w);
+    size_t mark = reaper->mark();
+    if (kill(*pid, SIGKILL) != 0 || !reaper->reaped_since(*pid, mark, status, 5000)) return -1;
+    return holder;
+}
+
 // The helper dies (killed, as by the OOM killer) and the host reaps it while
 // a process it started still holds its socket open: the worker ends anyway,
 // ERRORED with an unknown exit status; it does not wait for the socket.
@@ -871,19 +888,10 @@ TEST_F(ProcessHostReaps, ADeathTheHostReapedIsErroredWithAnUnknownStatus) {
     uint64_t hold_ms = 30000;
     worker_process_options po = grace(1000);
     Proc p(kMods, "pm_ignores_quit", &hold_ms, sizeof hold_ms, nullptr, &po);
-    ASSERT_EQ(p.start(), WORKER_OK);
-    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED));
-    pid_t holder = (pid_t)p.rec->ints(WORKER_EV_YIELDED).at(0);
-    ASSERT_GT(holder, 0);
-    // Paused, the proxy waits for the resume: the host is the first to see
-    // the death, for sure.
-    ASSERT_EQ(worker_pause(p.w), WORKER_OK);
-    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_PAUSED));
-    auto pid = (pid_t)worker_process_id(p.w);
-    size_t mark = reaper->mark();
-    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    pid_t pid = 0;
     int st = 0;
-    ASSERT_TRUE(reaper->reaped_since(pid, mark, &st, 5000));
+    pid_t holder = kill_parked_helper(p, &pid, &st);
+    ASSERT_GT(holder, 0);
     EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     ASSERT_EQ(worker_resume(p.w), WORKER_OK);
     EXPECT_TRUE(p.rec->wait_finished(10000)) << "hangs while the socket stays open";
@@ -903,16 +911,9 @@ TEST_F(ProcessHostReaps, AfterTheHostReapedAStuckOneNoOtherProcessIsSignalled) {
     uint64_t hold_ms = 30000;  // keeps the socket open: no end of stream to see
     worker_process_options po = grace(1000);
     Proc p(kMods, "pm_ignores_quit", &hold_ms, sizeof hold_ms, nullptr, &po);
-    ASSERT_EQ(p.start(), WORKER_OK);
-    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED));
-    pid_t holder = (pid_t)p.rec->ints(WORKER_EV_YIELDED).at(0);
+    pid_t pid = 0;
+    pid_t holder = kill_parked_helper(p, &pid, nullptr);
     ASSERT_GT(holder, 0);
-    ASSERT_EQ(worker_pause(p.w), WORKER_OK);
-    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_PAUSED));
-    auto pid = (pid_t)worker_process_id(p.w);
-    size_t mark = reaper->mark();
-    ASSERT_EQ(kill(pid, SIGKILL), 0);
-    ASSERT_TRUE(reaper->reaped_since(pid, mark, nullptr, 5000));
     pid_t decoy = recycle(pid);
     size_t decoy_mark = reaper->mark();
     ASSERT_EQ(worker_quit(p.w), WORKER_OK);
