@@ -3,11 +3,11 @@
 // home thread that waits for workers, and a call that did not begin in time
 // never runs later.
 #include "harness.h"
+#include "home_loop.h"
 
 #include <QCoreApplication>
 #include <QObject>
 #include <QThread>
-#include <QTimer>
 
 #include <atomic>
 #include <condition_variable>
@@ -334,59 +334,19 @@ void homed_body(worker_ctx *c, void *arg) {
     h->rc = worker_call_home(c, read_gui, h->g, nullptr, 20000);
     h->back = true;
 }
-// Creates and starts the worker on itself, then runs its loop. The hand-over
-// goes through a std::mutex (ThreadSanitizer cannot see Qt's own locks).
-class HomeLoop : public QThread {
-public:
-    explicit HomeLoop(Homed *h) : h_(h) {}
-    worker *wait_created() {
-        std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [this] { return ready_; });
-        return w_;
-    }
-
-private:
-    void run() override {
-        worker *w = worker_create(homed_body, h_, nullptr, nullptr);
-        worker_start(w);
-        {
-            std::lock_guard<std::mutex> lk(mu_);
-            w_ = w;
-            ready_ = true;
-        }
-        cv_.notify_all();
-        // Ends its loop itself when asked (a quit() from another thread
-        // writes Qt's wake-up descriptor, which the ending thread closes:
-        // ThreadSanitizer cannot see the Qt lock between the two).
-        QTimer poll;
-        QObject::connect(&poll, &QTimer::timeout, [this] {
-            if (stop.load()) quit();
-        });
-        poll.start(1);
-        exec();
-    }
-
-public:
-    std::atomic<bool> stop{false};
-
-private:
-    Homed *h_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool ready_ = false;
-    worker *w_ = nullptr;
-};
 }  // namespace
 
 TEST(CallHome, HomeThreadEndedCancelsTheCall) {
     Homed h;
     h.g = gui_here();
-    HomeLoop t(&h);
-    t.start();
-    worker *w = t.wait_created();
+    HomeLoop t([&h] {
+        worker *x = worker_create(homed_body, &h, nullptr, nullptr);
+        worker_start(x);
+        return x;
+    });
+    worker *w = t.start_home();
     ASSERT_NE(w, nullptr);
-    t.stop = true;
-    t.wait();
+    t.stop_and_wait();
     h.go = true;
     HangGuard guard("call_home of a worker whose home thread ended");
     ASSERT_EQ(worker_await(w, 20000), WORKER_OK);

@@ -4,10 +4,10 @@
 // exactly once, the worker is freed, and a new thread — even at the same
 // address — gets a dispatcher of its own.
 #include "harness.h"
+#include "home_loop.h"
 
 #include <QObject>
 #include <QThread>
-#include <QTimer>
 
 #include <atomic>
 #include <memory>
@@ -37,43 +37,17 @@ void body(worker_ctx *ctx, void *ud) {
     for (int i = 50; i < 100; i++) worker_yield(ctx, payload(i), payload_free, nullptr, nullptr);
 }
 
-// A thread that creates, connects and starts a worker, then runs its event
-// loop: the worker's home. (No Qt cross-thread call is needed to set it up,
-// so ThreadSanitizer sees every hand-over.)
-class Home : public QThread {
-public:
-    explicit Home(Seen *s) : s_(s) {}
-    std::atomic<worker *> w{nullptr};
+// A home thread with a worker made, connected and started on it.
+worker *start_on(HomeLoop &t) { return t.start_home(); }
 
-protected:
-    void run() override {
-        worker *x = worker_create(body, s_, nullptr, nullptr);
+HomeLoop *new_home(Seen *s) {
+    return new HomeLoop([s] {
+        worker *x = worker_create(body, s, nullptr, nullptr);
         for (auto type : {WORKER_EV_YIELDED, WORKER_EV_FINISHED})
-            worker_connect(x, type, on_event, s_, nullptr);
+            worker_connect(x, type, on_event, s, nullptr);
         worker_start(x);
-        w = x;
-        // Ends its loop itself when asked (a quit() from another thread
-        // writes Qt's wake-up descriptor, which the ending thread closes:
-        // ThreadSanitizer cannot see the Qt lock between the two).
-        QTimer poll;
-        QObject::connect(&poll, &QTimer::timeout, [this] {
-            if (stop.load()) quit();
-        });
-        poll.start(1);
-        exec();
-    }
-
-public:
-    std::atomic<bool> stop{false};
-
-private:
-    Seen *s_;
-};
-
-worker *start_on(Home *t) {
-    t->start();
-    EXPECT_TRUE(wait_no_pump([t] { return t->w.load() != nullptr; }));
-    return t->w.load();
+        return x;
+    });
 }
 
 }  // namespace
@@ -81,13 +55,12 @@ worker *start_on(Home *t) {
 TEST(HomeThread, EndingBeforeTheWorkerDestroysItsEventsUndelivered) {
     reset_payloads();
     Seen s;
-    auto t = std::make_unique<Home>(&s);
+    std::unique_ptr<HomeLoop> t(new_home(&s));
     s.home = t.get();
-    worker *w = start_on(t.get());
+    worker *w = start_on(*t);
     ASSERT_NE(w, nullptr);
     ASSERT_TRUE(wait_no_pump([&] { return s.yielded.load() == 50; })) << "delivered on its home thread";
-    t->stop = true;
-    t->wait();
+    t->stop_and_wait();
     s.more = true;  // 50 more values, and FINISHED, after the home has ended
     ASSERT_EQ(worker_await(w, 10000), WORKER_OK);
     EXPECT_TRUE(wait_no_pump([] { return payloads_alive() == 0; }))
@@ -101,15 +74,14 @@ TEST(HomeThread, EndingBeforeTheWorkerDestroysItsEventsUndelivered) {
 
     // A new thread (the allocator may well reuse the address) delivers normally.
     Seen s2;
-    auto t2 = std::make_unique<Home>(&s2);
+    std::unique_ptr<HomeLoop> t2(new_home(&s2));
     s2.home = t2.get();
     s2.more = true;
-    worker *w2 = start_on(t2.get());
+    worker *w2 = start_on(*t2);
     ASSERT_TRUE(wait_no_pump([&] { return s2.finished.load() == 1; }));
     EXPECT_EQ(s2.yielded.load(), 100);
     EXPECT_EQ(s2.wrong_thread.load(), 0);
     worker_unref(w2);
-    t2->stop = true;
-    t2->wait();
+    t2->stop_and_wait();
     expect_payloads_freed();
 }
