@@ -55,10 +55,22 @@ public:
     int wake_fd = -1;
 
     Dispatcher() {
-        wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-        // A child: it moves to the home thread with the dispatcher.
-        auto *n = new QSocketNotifier(qintptr(wake_fd), QSocketNotifier::Read, this);
+        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+        std::lock_guard<StreamMutex> lk(mu);  // read under mu by watch_wake_fd
+        wake_fd = fd;
+    }
+
+    // In the home thread: a notifier needs that thread's event dispatcher
+    // (created on another thread, Qt warns and only arms it later). Wakes
+    // written before it exists are not lost: the eventfd stays readable.
+    void watch_wake_fd() {
+        int fd;
+        {
+            std::lock_guard<StreamMutex> lk(mu);  // the creator's writes, seen through mu
+            fd = wake_fd;
+        }
+        auto *n = new QSocketNotifier(qintptr(fd), QSocketNotifier::Read, this);
         QObject::connect(n, &QSocketNotifier::activated, this, [this] { on_wake(); });
     }
 
@@ -407,7 +419,13 @@ static Dispatcher *dispatcher_for_thread(QThread *home) {
     Dispatcher *&d = ds.by_thread[home];
     if (!d) {
         d = new Dispatcher;
-        if (home != QThread::currentThread()) d->moveToThread(home);
+        if (home == QThread::currentThread()) {
+            d->watch_wake_fd();
+        } else {
+            Dispatcher *fresh = d;
+            fresh->moveToThread(home);
+            QMetaObject::invokeMethod(fresh, [fresh] { fresh->watch_wake_fd(); }, Qt::QueuedConnection);
+        }
         auto *app = QCoreApplication::instance();
         if (!app || home != app->thread()) {
             // Emitted in the ending thread, after its event loop: from here

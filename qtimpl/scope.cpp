@@ -55,6 +55,10 @@ bool take_members(worker_scope *s, std::vector<worker *> &out) {
 // callback; returns the connections (no allocation: this cannot fail).
 std::vector<std::shared_ptr<Connection>> abandon(worker *w, Dispatcher **home) {
     std::vector<std::shared_ptr<Connection>> conns;
+    // Quit first: from the moment its callbacks are gone, nothing the worker
+    // still does may run on the home thread as if they had seen it (a
+    // call_home after an event whose callbacks were just removed).
+    worker_quit(w);  // ESTATE once the function has ended: nothing to stop
     {
         std::lock_guard<StreamMutex> lk(w->mu);
         w->scope_closed = true;
@@ -62,7 +66,6 @@ std::vector<std::shared_ptr<Connection>> abandon(worker *w, Dispatcher **home) {
         w->conn_version.fetch_add(1);
         *home = w->dispatcher;  // null: never started, so no callback ever ran
     }
-    worker_quit(w);  // ESTATE once the function has ended: nothing to stop
     for (auto &c : conns) c->disconnect();  // user_data destroyed now, or when its call returns
     return conns;
 }

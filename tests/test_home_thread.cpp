@@ -10,6 +10,7 @@
 #include <QThread>
 
 #include <atomic>
+#include <thread>
 #include <memory>
 
 using namespace th;
@@ -51,6 +52,42 @@ HomeLoop *new_home(Seen *s) {
 }
 
 }  // namespace
+
+// First in this file on purpose: the GUI thread's dispatcher is made by a
+// start on a plain thread. Its wake-up notifier must be armed in the GUI
+// thread (made elsewhere, Qt warns and arms it only after a thread change).
+namespace {
+std::atomic<int> notifier_warnings{0};
+QtMessageHandler previous_handler = nullptr;
+void count_notifier_warnings(QtMsgType t, const QMessageLogContext &c, const QString &m) {
+    if (m.contains(QLatin1String("QSocketNotifier"))) notifier_warnings++;
+    previous_handler(t, c, m);
+}
+void ten_values(worker_ctx *ctx, void *) {
+    for (int i = 0; i < 10; i++) worker_yield(ctx, payload(i), payload_free, nullptr, nullptr);
+}
+}  // namespace
+
+TEST(HomeThread, AFirstStartFromAPlainThreadWakesTheGuiWithoutAWarning) {
+    reset_payloads();
+    previous_handler = qInstallMessageHandler(count_notifier_warnings);
+    Seen s;
+    s.home = QThread::currentThread();
+    worker *w = nullptr;
+    std::thread([&] {
+        w = worker_create(ten_values, nullptr, nullptr, nullptr);
+        for (auto type : {WORKER_EV_YIELDED, WORKER_EV_FINISHED})
+            worker_connect(w, type, on_event, &s, nullptr);
+        EXPECT_EQ(worker_start(w), WORKER_OK);
+    }).join();
+    EXPECT_TRUE(pump_until([&] { return s.finished.load() == 1; }));
+    qInstallMessageHandler(previous_handler);
+    EXPECT_EQ(s.yielded.load(), 10);
+    EXPECT_EQ(s.wrong_thread.load(), 0);
+    EXPECT_EQ(notifier_warnings.load(), 0);
+    worker_unref(w);
+    expect_payloads_freed();
+}
 
 TEST(HomeThread, EndingBeforeTheWorkerDestroysItsEventsUndelivered) {
     reset_payloads();
