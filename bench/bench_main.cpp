@@ -135,8 +135,8 @@ void mode_latency(Impl &impl, const Args &a) {
 // one every 1 ms (1 kHz), timed on the worker's thread.
 void mode_roundtrip(Impl &impl, const Args &a) {
     int n = int(a.num("n", 3000)), skip = 20;
-    std::vector<int64_t> lat;
-    lat.reserve(size_t(n));
+    std::vector<int64_t> lat, go, back;
+    for (auto *v : {&lat, &go, &back}) v->reserve(size_t(n));
     Hooks h;
     bool fin = false, failed = false;
     h.finished = [&] { fin = true; };
@@ -147,13 +147,16 @@ void mode_roundtrip(Impl &impl, const Args &a) {
         for (int i = 0; i < n; i++) {
             next += 1000000;
             sleep_until_ns(next);
-            int64_t t0 = now_ns();
+            int64_t t0 = now_ns(), t_gui = 0;
             long long seen = 0;
-            if (!p.ask([&] { seen = ++gui_state; })) {
+            if (!p.ask([&] { t_gui = now_ns(); seen = ++gui_state; })) {
                 failed = true;
                 return;
             }
-            lat.push_back(now_ns() - t0);
+            int64_t t1 = now_ns();
+            lat.push_back(t1 - t0);
+            go.push_back(t_gui - t0);
+            back.push_back(t1 - t_gui);
             if (seen != i + 1) failed = true;
         }
     }, &h);
@@ -162,8 +165,10 @@ void mode_roundtrip(Impl &impl, const Args &a) {
         Json().str("error", "no round trip (not supported here)").print();
         return;
     }
-    if (lat.size() > size_t(skip)) lat.erase(lat.begin(), lat.begin() + skip);
-    Json().stats("rt", stats_us(lat)).print();
+    for (auto *v : {&lat, &go, &back})
+        if (v->size() > size_t(skip)) v->erase(v->begin(), v->begin() + skip);
+    // go: worker -> fn begins on the GUI; back: fn begins -> the worker has the answer.
+    Json().stats("rt", stats_us(lat)).stats("go", stats_us(go)).stats("back", stats_us(back)).print();
 }
 
 // create + start -> started, one at a time on a warm pool.

@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <sched.h>
 
 namespace qtw {
 namespace {
@@ -41,6 +42,7 @@ struct HomeCall {
     int status = WORKER_OK;                // Done or Cancelled: what the waiter returns
     CallState state = CallState::Pending;  // guarded by w->mu
     std::atomic<bool> settled{false};      // Done or Cancelled: ends the waiter's spin
+    std::atomic<int> spin_cpu{-1};         // the CPU the waiter polls on, -1 once it stopped
     std::atomic<int> refs{1};              // the waiter's; the entry takes another
     HomeCall *prev = nullptr, *next = nullptr;  // the registry (its mutex)
 };
@@ -115,8 +117,13 @@ constexpr auto kSpin = std::chrono::microseconds(50);
 void spin_briefly(worker *w, HomeCall *c, std::chrono::steady_clock::time_point deadline) {
     auto until = std::min(std::chrono::steady_clock::now() + kSpin, deadline);
     for (unsigned i = 1;; i++) {
-        if (c->settled.load(std::memory_order_acquire) || w->abort_requested.load()) return;
-        if (i % 8 == 0 && std::chrono::steady_clock::now() >= until) return;
+        c->spin_cpu.store(sched_getcpu(), std::memory_order_relaxed);
+        bool stop = c->settled.load(std::memory_order_acquire) || w->abort_requested.load() ||
+                    (i % 8 == 0 && std::chrono::steady_clock::now() >= until);
+        if (stop) {
+            c->spin_cpu.store(-1, std::memory_order_relaxed);
+            return;
+        }
         std::this_thread::yield();
     }
 }
@@ -223,6 +230,10 @@ void run_home_call(worker *w, Entry &e) {
         // Outside the lock: the woken waiter does not run into it. w lives
         // on (its FINISHED is delivered on this thread, later); c may not.
         w->pause_cv.notify_all();
+        // The waiter often polls on this very CPU (it woke this thread, and
+        // the kernel placed us next to it): it would see the answer only
+        // once this loop goes back to sleep, 3-4 us later. Hand it the CPU.
+        if (c->spin_cpu.load(std::memory_order_relaxed) == sched_getcpu()) std::this_thread::yield();
     }
     e.release();  // the entry's reference
 }

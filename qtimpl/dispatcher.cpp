@@ -191,10 +191,20 @@ private:
     // under mu (the ready list).
     void post_wake() { eventfd_write(wake_fd, 1); }
 
+    // The eventfd is read after the drain, not before: the first entry (a
+    // call_home, a value someone waits to see) is delivered one system call
+    // sooner. That read may swallow a wake-up written during the drain, so
+    // a wake still owed (wake_posted) is written again.
     void on_wake() {
+        drain(kTurnBudget);
         eventfd_t n;
         eventfd_read(wake_fd, &n);
-        drain(kTurnBudget);
+        bool owed;
+        {
+            std::lock_guard<StreamMutex> lk(mu);
+            owed = wake_posted;
+        }
+        if (owed) post_wake();
     }
 
     // Reads the clock every `stride` entries: stride grows while entries are
