@@ -65,6 +65,7 @@ long add_connection(worker *w, worker_event_type type, const char *custom_name,
         std::lock_guard<qtw::StreamMutex> lk(h->mu);
         if (h->finished_delivered || h->scope_closed) return WORKER_ESTATE;
         c->id = h->next_conn_id++;
+        if (h->conns.empty()) h->conns.reserve(4);  // a typical plugin's: no regrowth
         h->conns.push_back(c);
         h->conn_version.fetch_add(1);
         return c->id;

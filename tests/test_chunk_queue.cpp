@@ -12,7 +12,7 @@
 
 namespace {
 
-using Queue = qtw::ChunkQueue<std::unique_ptr<int>, 4>;
+using Queue = qtw::ChunkQueue<std::unique_ptr<int>, 4, 4>;  // fixed-size chunks: counts below
 
 void fill(Queue &q, int from, int n) {
     for (int i = from; i < from + n; i++) q.push_back(std::make_unique<int>(i));
@@ -98,3 +98,21 @@ TEST(ChunkQueue, CompactToEmptyAndToFull) {
 }
 
 }  // namespace
+
+// Chunks that grow from 2 to 16 entries: order, compaction across chunks
+// of different sizes, and reuse of small spares behind large ones.
+TEST(ChunkQueue, GrowingChunksKeepOrderAndCompactAcrossSizes) {
+    qtw::ChunkQueue<std::unique_ptr<int>, 16, 2> q;
+    for (int i = 0; i < 100; i++) q.push_back(std::make_unique<int>(i));  // 2+4+8+16+16+...
+    q.pop_front();
+    q.compact([](const std::unique_ptr<int> &p) { return *p % 2 == 0; },
+              [](std::unique_ptr<int> *, std::unique_ptr<int> *) {});
+    ASSERT_EQ(q.size(), 50u);
+    for (int i = 1; i < 100; i += 2) ASSERT_EQ(*q.pop_front(), i);
+    EXPECT_TRUE(q.empty());
+    for (int round = 0; round < 3; round++) {  // spares of every size, reused
+        for (int i = 0; i < 70; i++) q.push_back(std::make_unique<int>(i));
+        for (int i = 0; i < 70; i++) ASSERT_EQ(*q.pop_front(), i);
+    }
+    decltype(q)::free_garbage(q.take_garbage());
+}
