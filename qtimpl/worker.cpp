@@ -73,22 +73,35 @@ long add_connection(worker *w, worker_event_type type, const char *custom_name,
 }
 
 // Shared shape of pause / resume / toggle / quit: validate, then mutate.
+// change() returns whether a waiting worker must be woken; that happens
+// after w->mu is released, so the woken thread does not run straight into
+// the lock this call still holds (resume p99: one futex round trip less).
 template <typename F>
 int control(worker *w, F &&change) {
-    Handle h(w);
+    Handle h(w);  // keeps w alive until the wake-up below
     if (!h) return WORKER_EINVAL;
-    std::lock_guard<qtw::StreamMutex> lk(h->mu);
-    if (ended(h.get())) return WORKER_ESTATE;
-    change(h.get());
-    if (h->poke) h->poke(h.get());  // a process worker's proxy (process.cpp)
+    bool wake;
+    {
+        std::lock_guard<qtw::StreamMutex> lk(h->mu);
+        if (ended(h.get())) return WORKER_ESTATE;
+        wake = change(h.get());
+        if (h->poke) h->poke(h.get());  // a process worker's proxy (process.cpp)
+    }
+    if (wake) {
+        h->pause_cv.notify_all();
+        h->space_cv.notify_all();
+    }
     return WORKER_OK;
 }
 
-void request_pause(worker *w) { w->pause_requested = true; }
+bool request_pause(worker *w) {
+    w->pause_requested = true;
+    return false;
+}
 
-void request_resume(worker *w) {
+bool request_resume(worker *w) {
     w->pause_requested = false;
-    w->pause_cv.notify_all();
+    return true;
 }
 
 }  // namespace
@@ -320,10 +333,7 @@ int worker_resume(worker *w) { return control(w, request_resume); }
 
 int worker_toggle_pause(worker *w) {
     return control(w, [](worker *x) {
-        if (x->pause_requested)
-            request_resume(x);
-        else
-            request_pause(x);
+        return x->pause_requested ? request_resume(x) : request_pause(x);
     });
 }
 
@@ -331,8 +341,7 @@ int worker_quit(worker *w) {
     Handle h(w);  // keeps w alive for group_on_quit below
     int rc = control(w, [](worker *x) {
         x->abort_requested = true;
-        x->pause_cv.notify_all();
-        x->space_cv.notify_all();
+        return true;
     });
     if (rc == WORKER_OK) qtw::group_on_quit(w);
     return rc;

@@ -15,6 +15,8 @@
 #include <memory>
 #include <mutex>
 #include <pthread.h>
+#include <cerrno>
+#include <ctime>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -44,9 +46,57 @@ public:
     void lock() { pthread_mutex_lock(&m_); }
     void unlock() { pthread_mutex_unlock(&m_); }
     bool try_lock() { return pthread_mutex_trylock(&m_) == 0; }
+    pthread_mutex_t *native() { return &m_; }
 
 private:
     pthread_mutex_t m_;
+};
+
+// A condition variable on a StreamMutex. Not std::condition_variable_any:
+// its notify holds an internal mutex that the woken thread takes next, so
+// every wake-up (resume, room at capacity, an await) cost a second futex
+// round trip; a pthread condition waits on the StreamMutex itself. Still
+// a pthread primitive, so the sanitizers see it.
+class StreamCondVar {
+public:
+    using Lock = std::unique_lock<StreamMutex>;
+    using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC in libstdc++
+    StreamCondVar() {
+        pthread_condattr_t a;
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        pthread_cond_init(&c_, &a);
+        pthread_condattr_destroy(&a);
+    }
+    ~StreamCondVar() { pthread_cond_destroy(&c_); }
+    StreamCondVar(const StreamCondVar &) = delete;
+    StreamCondVar &operator=(const StreamCondVar &) = delete;
+
+    void notify_one() noexcept { pthread_cond_signal(&c_); }
+    void notify_all() noexcept { pthread_cond_broadcast(&c_); }
+    void wait(Lock &lk) { pthread_cond_wait(&c_, lk.mutex()->native()); }
+    template <typename Pred>
+    void wait(Lock &lk, Pred done) {
+        while (!done()) wait(lk);
+    }
+    std::cv_status wait_until(Lock &lk, Clock::time_point t) {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+        if (ns < 0) ns = 0;
+        timespec ts{time_t(ns / 1000000000), long(ns % 1000000000)};
+        return pthread_cond_timedwait(&c_, lk.mutex()->native(), &ts) == ETIMEDOUT
+                   ? std::cv_status::timeout
+                   : std::cv_status::no_timeout;
+    }
+    template <typename Rep, typename Period, typename Pred>
+    bool wait_for(Lock &lk, std::chrono::duration<Rep, Period> d, Pred done) {
+        auto t = Clock::now() + d;
+        while (!done())
+            if (wait_until(lk, t) == std::cv_status::timeout) return done();
+        return true;
+    }
+
+private:
+    pthread_cond_t c_;
 };
 
 // One step of a short busy-wait.
@@ -179,9 +229,9 @@ struct worker {
 
     // --- state guarded by mu
     mutable qtw::StreamMutex mu;
-    std::condition_variable_any space_cv;   // producer waits for room
-    std::condition_variable_any pause_cv;   // parked worker waits for resume/quit
-    std::condition_variable_any done_cv;    // worker_await waits for the function
+    qtw::StreamCondVar space_cv;   // producer waits for room
+    qtw::StreamCondVar pause_cv;   // parked worker waits for resume/quit
+    qtw::StreamCondVar done_cv;    // worker_await waits for the function
     qtw::Phase phase = qtw::Phase::Created;
     bool pause_requested = false;
     bool paused = false;
