@@ -133,13 +133,13 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
     // After quit, yields are refused (the producer should return) but a
     // warning, progress or custom event still reaches the GUI, unblocked.
     if (w->abort_requested && e.type == WORKER_EV_YIELDED) return WORKER_ABORTED;
+    bool oversized = w->capacity_bytes && e.size > w->capacity_bytes;
     Entry *placed = append_locked(w, std::move(e));
     if (slot >= 0) w->latest[slot] = placed;
     // A value larger than the budget went in alone: nothing more until it
     // has been delivered, so the bytes pending fall back within the budget.
-    // (Only sized values, yields, get here; a quit meanwhile drops it.)
-    bool oversized = past_budget_locked(w);
-    while (!w->abort_requested && past_budget_locked(w) && !home_is_awaiting(w))
+    // (A quit meanwhile drops it: ABORTED.)
+    while (oversized && !w->abort_requested && past_budget_locked(w) && !home_is_awaiting(w))
         wait_for_space_locked(w, lk);
     return oversized && w->abort_requested && past_budget_locked(w) ? WORKER_ABORTED : WORKER_OK;
 }

@@ -297,7 +297,7 @@ void take_stream_locked(worker *w, ChunkQueue<Entry> &batch);
 // must wait for room now; past_budget_locked: more bytes are pending than
 // the budget allows (an oversized value: its producer waits for it to go).
 inline bool over_budget_locked(const worker *w, size_t size) {
-    if (!w->capacity_bytes || w->data_bytes == 0) return false;
+    if (!w->capacity_bytes || w->data_bytes == 0 || size == 0) return false;
     return w->data_bytes > w->capacity_bytes || size > w->capacity_bytes - w->data_bytes;
 }
 inline bool past_budget_locked(const worker *w) {
