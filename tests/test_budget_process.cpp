@@ -84,26 +84,24 @@ TEST(BudgetProcess, SharedMemoryFramesCountTheirSize) {
     EXPECT_EQ(f.bytes(), 0u);
 }
 
-TEST(BudgetProcess, CopiedFramesCountTheirSizeToo) {
-    constexpr size_t kFrame = 1000;
-    worker_options o = options(1024, 10 * kFrame);
-    Frames f(100, kFrame, o);
+// `count` frames of `size` bytes: the proxy stops at `frames` of them (the
+// budget or the entry capacity), then everything arrives.
+void expect_frames_stop_and_arrive(uint64_t count, size_t size, size_t capacity,
+                                   size_t capacity_bytes, size_t frames) {
+    Frames f(count, size, options(capacity, capacity_bytes));
     ASSERT_NE(f.w, nullptr);
     ASSERT_EQ(worker_start(f.w), WORKER_OK);
-    expect_stops_at(f, 10 * kFrame, 10);
+    expect_stops_at(f, frames * size, frames);
     ASSERT_TRUE(f.rec->wait_finished(15000));
-    EXPECT_EQ(f.rec->count(WORKER_EV_YIELDED), 100);
+    EXPECT_EQ(f.rec->count(WORKER_EV_YIELDED), (int)count);
+}
+
+TEST(BudgetProcess, CopiedFramesCountTheirSizeToo) {
+    expect_frames_stop_and_arrive(100, 1000, 1024, 10 * 1000, 10);
 }
 
 TEST(BudgetProcess, WithoutABudgetTheBacklogStillShowsBytes) {
-    constexpr size_t kFrame = 128 * 1024;
-    worker_options o = options(3, 0);
-    Frames f(20, kFrame, o);
-    ASSERT_NE(f.w, nullptr);
-    ASSERT_EQ(worker_start(f.w), WORKER_OK);
-    expect_stops_at(f, 3 * kFrame, 3);
-    ASSERT_TRUE(f.rec->wait_finished(15000));
-    EXPECT_EQ(f.rec->count(WORKER_EV_YIELDED), 20);
+    expect_frames_stop_and_arrive(20, 128 * 1024, 3, 0, 3);
 }
 
 TEST(BudgetProcess, AFrameLargerThanTheBudgetGetsThrough) {
