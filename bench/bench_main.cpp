@@ -10,6 +10,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 namespace bench {
 namespace {
@@ -316,6 +318,48 @@ void mode_flood(Impl &impl, const Args &a) {
     _exit(0);  // skip teardown: nothing left to measure
 }
 
+// Image frames (malloc'd, every page written) yielded flat out for `seconds`
+// while the GUI spends cost_us on each (drawing it). Reported at the
+// deadline, from the watchdog's thread: a baseline's backlog would take
+// minutes to drain. The producer also stops at the RSS cap (a baseline grows
+// without bound). Figures: peak RSS growth, frames delivered per second.
+void mode_frames(Impl &impl, const Args &a) {
+    size_t frame = size_t(a.num("frame_kb", 1024) * 1024);
+    int64_t cost = int64_t(a.num("cost_us", 5000) * 1000);
+    double secs = a.num("seconds", 2);
+    long rss_cap_kb = long(a.num("rss_cap_mb", 2048) * 1024);
+    warm_up(impl);
+    long base_kb = proc_status_kb("VmRSS:");
+    std::atomic<long long> produced{0}, delivered{0};
+    std::atomic<bool> capped{false};
+    int64_t t0 = now_ns(), deadline = t0 + int64_t(secs * 1e9);
+    Watchdog wd(secs, [&] {
+        Json().num("frames_per_s", delivered.load() / secs).num("delivered", delivered.load())
+            .num("produced", produced.load())
+            .num("rss_growth_mb", (proc_status_kb("VmHWM:") - base_kb) / 1024.0)
+            .flag("rss_capped", capped.load()).print();
+    });
+    Hooks h;
+    h.value = [&](void *) {
+        busy_wait_ns(cost);
+        bump(delivered);
+    };
+    auto job = impl.start([&](Producer &p) {
+        while (now_ns() < deadline) {
+            if (rss_now_kb() - base_kb > rss_cap_kb) {
+                capped = true;
+                return;
+            }
+            void *f = std::malloc(frame);
+            if (!f) return;
+            std::memset(f, 1, frame);
+            if (!p.put_sized(f, frame, std::free)) return;
+            bump(produced);
+        }
+    }, &h);
+    pump_for(int(secs * 1000) + 60000);  // the watchdog ends the process
+}
+
 // One endless flooding worker (1 us per value on the GUI) and a second one
 // yielding every 10 ms: how late do the second one's values arrive?
 void mode_starvation(Impl &impl, const Args &a) {
@@ -378,6 +422,7 @@ const std::map<std::string, Mode> kModes = {
     {"throughput", mode_throughput}, {"latency", mode_latency}, {"start", mode_start},
     {"roundtrip", mode_roundtrip},
     {"many", mode_many}, {"control", mode_control}, {"flood", mode_flood},
+    {"frames", mode_frames},
     {"starvation", mode_starvation},
 };
 

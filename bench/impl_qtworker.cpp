@@ -15,6 +15,9 @@ public:
     bool put(void *v, destroy_fn d) override {
         return worker_yield(ctx_, v, d, nullptr, nullptr) != WORKER_ABORTED;
     }
+    bool put_sized(void *v, size_t size, destroy_fn d) override {
+        return worker_yield_sized(ctx_, v, size, d, nullptr, nullptr) != WORKER_ABORTED;
+    }
     bool ask(const std::function<void()> &fn) override {
         auto run = [](void *f) -> void * {
             (*static_cast<const std::function<void()> *>(f))();
@@ -55,11 +58,13 @@ private:
 
 class QtwImpl final : public Impl {
 public:
-    explicit QtwImpl(worker_policy policy) : policy_(policy) {}
+    explicit QtwImpl(worker_policy policy, size_t capacity_bytes = 0)
+        : policy_(policy), capacity_bytes_(capacity_bytes) {}
     std::unique_ptr<Job> start(Body body, Hooks *h) override {
         worker_options o;
         worker_options_init(&o);
         o.policy = policy_;
+        o.capacity_bytes = capacity_bytes_;
         worker *w = worker_create(run_body, new Body(std::move(body)), delete_body, &o);
         if (!w) {
             std::fprintf(stderr, "worker_create: %s\n", worker_strerror(worker_last_error()));
@@ -79,6 +84,7 @@ public:
 
 private:
     worker_policy policy_;
+    size_t capacity_bytes_;
 };
 
 }  // namespace
@@ -87,6 +93,7 @@ std::unique_ptr<Impl> make_qtworker_impl(const std::string &name) {
     if (name == "qtworker-block") return std::make_unique<QtwImpl>(WORKER_BLOCK);
     if (name == "qtworker-queue") return std::make_unique<QtwImpl>(WORKER_QUEUE);
     if (name == "qtworker-latest") return std::make_unique<QtwImpl>(WORKER_LATEST);
+    if (name == "qtworker-budget64") return std::make_unique<QtwImpl>(WORKER_BLOCK, size_t(64) << 20);
     return nullptr;
 }
 

@@ -5,6 +5,7 @@
 // and QPromise + QFutureWatcher (QtConcurrent::run).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,6 +27,12 @@ public:
     // Delivers v to Hooks::value on the GUI thread (then d(v)), parks here
     // while paused. false once quit was asked: return from the body.
     virtual bool put(void *v, destroy_fn d) = 0;
+    // put() of a value of `size` bytes (an image frame); only qtworker's
+    // budgets (capacity_bytes) look at the size.
+    virtual bool put_sized(void *v, size_t size, destroy_fn d) {
+        (void)size;
+        return put(v, d);
+    }
     // Runs fn on the GUI thread and waits for it (worker_call_home; for the
     // invoke baseline a BlockingQueuedConnection invokeMethod). false: the
     // implementation has no such call, or it failed.
@@ -50,7 +57,8 @@ public:
     virtual std::unique_ptr<Job> start(Body body, Hooks *hooks) = 0;
 };
 
-// "qtworker-block", "qtworker-queue", "qtworker-latest", "invoke", "promise";
+// "qtworker-block", "qtworker-queue", "qtworker-latest", "qtworker-budget64"
+// (BLOCK with capacity_bytes = 64 MiB), "invoke", "promise";
 // nullptr for an unknown name.
 std::unique_ptr<Impl> make_qtworker_impl(const std::string &name);
 std::unique_ptr<Impl> make_qt_impl(const std::string &name);

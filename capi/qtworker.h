@@ -136,6 +136,11 @@ typedef struct worker_options {
         worker_scope_new(). A scope that is closed, being closed or unknown
         makes worker_create return NULL with WORKER_ESTATE. */
     worker_scope *scope;     /* NULL = none */
+    /** A memory budget for undelivered yields, in bytes (0 = no byte bound):
+        the sizes given to worker_yield_sized() of values yielded and not yet
+        delivered and destroyed. BLOCK waits, LATEST drops older yields; with
+        QUEUE worker_create refuses it (EINVAL). See worker_yield_sized(). */
+    size_t        capacity_bytes;  /* 0 = no byte bound */
     /* room to grow: fields are appended, never reordered */
 } worker_options;
 
@@ -145,7 +150,7 @@ typedef struct worker_options {
 #define WORKER_MAX_CAPACITY     (1u << 24)
 
 /** Fill *opts with the defaults: no name, BLOCK, WORKER_DEFAULT_CAPACITY,
-    no progress. Always call it before setting fields (future fields). */
+    no progress, no byte budget. Always call it before setting fields (future fields). */
 QTWORKER_API void worker_options_init(worker_options *opts);
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -154,7 +159,8 @@ QTWORKER_API void worker_options_init(worker_options *opts);
     arg_destroy(arg) runs once the function has returned (or the worker is
     freed without having run). NULL opts = defaults. Returns NULL on bad input
     (fn NULL, bad policy, capacity > WORKER_MAX_CAPACITY, progress_total < 0,
-    timeout_ms < 0, empty group name; ESTATE: scope not open): see
+    timeout_ms < 0, empty group name, capacity_bytes with WORKER_QUEUE;
+    ESTATE: scope not open): see
     worker_last_error(); arg is destroyed then too. */
 QTWORKER_API worker *worker_create(worker_fn fn, void *arg,
                                    worker_destroy_fn arg_destroy,
@@ -306,6 +312,13 @@ QTWORKER_API int         worker_list(worker **out, int max);
 QTWORKER_API const char *worker_name(const worker *w);
 /** Yields destroyed by LATEST coalescing so far (e.g. dropped frames). */
 QTWORKER_API long long   worker_dropped(const worker *w);
+/** What the worker's stream holds right now, from any thread: undelivered
+    entries counted against `capacity` (*entries) and the bytes counted
+    against `capacity_bytes` (*bytes) — entries taken for delivery count until
+    their callbacks have run and they are destroyed. For a "buffer 63 % full"
+    indicator. Either output may be NULL; EINVAL (outputs set to 0) for an
+    unknown worker. */
+QTWORKER_API int         worker_backlog(const worker *w, size_t *entries, size_t *bytes);
 
 /** When the application's event loop ends (QCoreApplication::aboutToQuit),
     qtworker quits every live worker, waits for them up to this bound
@@ -355,6 +368,20 @@ QTWORKER_API int worker_scope_close(worker_scope *s, int timeout_ms);
     (EINVAL); with neither, sent values stay queued. */
 QTWORKER_API int  worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
                                void **sent, worker_destroy_fn *sent_destroy);
+/** worker_yield() of a value that takes `size` bytes (an image frame): counted
+    against capacity_bytes until it is delivered and destroyed (plain
+    worker_yield counts 0). BLOCK waits while it would exceed the budget;
+    LATEST first drops the older undelivered yield (worker_dropped). A value
+    larger than the budget is accepted when no bytes are pending, and the call
+    then waits until it has been delivered (no deadlock). In a process
+    worker's function the size of each `worker_bytes *` is used, whatever
+    `size` says (and plain worker_yield counts it too). EINVAL (value
+    destroyed) for size > PTRDIFF_MAX. As worker_await says, a wait on the
+    home thread lets the stream run past the budget. Sends (worker_send) are
+    not counted: an owner-side call never waits for a worker. */
+QTWORKER_API int  worker_yield_sized(worker_ctx *ctx, void *value, size_t size,
+                                     worker_destroy_fn destroy,
+                                     void **sent, worker_destroy_fn *sent_destroy);
 /** 1 once quit was asked, else 0; parks here first if a pause was asked. */
 QTWORKER_API int  worker_abort_requested(worker_ctx *ctx);
 /** Set the function's result (last call wins); delivered as RETURNED. */

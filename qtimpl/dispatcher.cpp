@@ -248,12 +248,15 @@ private:
             if (batch.empty()) take_stream_locked(w, batch);
             w->delivering = true;
         }
-        size_t freed = 0, n = 0;
+        size_t freed = 0, freed_bytes = 0, n = 0;
         bool finished = false;
         while (!batch.empty() && n++ < kQuota) {
             Entry e = batch.pop_front();
             if (e.tombstone) continue;
-            if (counts_against_capacity(e.type)) freed++;
+            if (counts_against_capacity(e.type)) {
+                freed++;
+                freed_bytes += e.size;
+            }
             if (e.type == WORKER_EV_FINISHED) {
                 finished = true;
                 // Before its callbacks run: a connect from one of them is
@@ -275,9 +278,10 @@ private:
             std::lock_guard<qtw::StreamMutex> lk(w->mu);
             w->delivering = false;
             w->data_entries -= freed;
+            w->data_bytes -= freed_bytes;
             // Wake a producer waiting at capacity only once half is free:
             // one wakeup per half-capacity, not one per value.
-            if (w->space_waiters && w->data_entries <= w->capacity / 2) w->space_cv.notify_all();
+            if (w->space_waiters && half_free_locked(w)) w->space_cv.notify_all();
             more = !batch.empty() || !w->stream.empty();
             if (!more) w->scheduled = false;
             if (w->requeue_after_delivery) {

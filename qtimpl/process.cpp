@@ -285,6 +285,7 @@ bool relay_yield(worker *w, worker_bytes *value) {
     Entry e(WORKER_EV_YIELDED);
     e.value = value;
     e.destroy = worker_bytes_free;
+    e.size = value ? value->size : 0;  // frames count against capacity_bytes
     return push_data(w, std::move(e)) == WORKER_OK;
 }
 
@@ -504,7 +505,8 @@ void Session::flush() {
 
 void Session::run() {
     if (!spawn()) return;
-    std::string init = st_->module + '\0' + st_->symbol;
+    // The helper's own stream is bounded in bytes too (process_child.cpp).
+    std::string init = st_->module + '\0' + st_->symbol + '\0' + std::to_string(w_->capacity_bytes);
     wire::Out o;
     if (!wire::encode(o, wire::kInit, wire::kProtocol, (int64_t)w_->capacity, init.data(),
                       init.size(), st_->arg, true)) {

@@ -31,6 +31,9 @@ constexpr int kSock = 3;
 // The local stream is a small buffer in front of the socket (the parent's
 // stream is the real one): min(the worker's capacity, this), from INIT.
 constexpr int64_t kMaxChildCapacity = 64;
+// Likewise in bytes, when the worker has a budget: min(capacity_bytes, this)
+// (a larger frame still goes, alone), so the helper holds little beyond it.
+constexpr size_t kMaxChildBytes = 4u << 20;
 
 worker *g_worker = nullptr;
 std::vector<char> g_buf;
@@ -171,7 +174,8 @@ bool install_crash_flush() {
 }
 
 // The first message: INIT with the module, the symbol and the argument.
-bool read_init(std::string &module, std::string &symbol, worker_bytes *&arg, size_t &capacity) {
+bool read_init(std::string &module, std::string &symbol, worker_bytes *&arg, size_t &capacity,
+               size_t &capacity_bytes) {
     wire::In in;
     int rc;
     do {
@@ -183,10 +187,13 @@ bool read_init(std::string &module, std::string &symbol, worker_bytes *&arg, siz
     if (in.h.a != (int64_t)wire::kProtocol)
         fail_early("qtworker-procd speaks another protocol version than the library");
     size_t nul = in.text.find('\0');
-    if (nul == std::string::npos) return false;
+    size_t nul2 = nul == std::string::npos ? nul : in.text.find('\0', nul + 1);
+    if (nul2 == std::string::npos) return false;
     capacity = (size_t)std::min(std::max<int64_t>(in.h.b, 1), kMaxChildCapacity);
+    capacity_bytes = std::min<size_t>(std::strtoull(in.text.c_str() + nul2 + 1, nullptr, 10),
+                                      kMaxChildBytes);
     module = in.text.substr(0, nul);
-    symbol = in.text.substr(nul + 1);
+    symbol = in.text.substr(nul + 1, nul2 - nul - 1);
     arg = in.has_value ? in.take() : worker_bytes_new(0);
     return arg != nullptr;
 }
@@ -210,8 +217,8 @@ extern "C" int worker_procd_main(int argc, char **argv) {
     bytes::enable_lending();  // frames go to the parent and come back for reuse
     std::string module, symbol;
     worker_bytes *arg = nullptr;
-    size_t capacity = 1;
-    if (!read_init(module, symbol, arg, capacity)) leave(1);
+    size_t capacity = 1, capacity_bytes = 0;
+    if (!read_init(module, symbol, arg, capacity, capacity_bytes)) leave(1);
     void *handle = dlopen(module.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) fail_early("cannot load module '" + module + "': " + dlerror());
     dlerror();
@@ -230,6 +237,7 @@ extern "C" int worker_procd_main(int argc, char **argv) {
     worker_options_init(&o);
     o.name = argv[4];
     o.capacity = capacity;
+    o.capacity_bytes = capacity_bytes;
     g_worker = worker_create(fn, arg, worker_bytes_free, &o);
     if (!g_worker) fail_early("cannot create the worker");
     g_worker->helper_process = true;  // no worker_call_home: see qtworker.h

@@ -15,7 +15,7 @@
 namespace qtw {
 namespace wire {
 
-constexpr uint32_t kProtocol = 1;
+constexpr uint32_t kProtocol = 2;  // 2: INIT carries capacity_bytes
 constexpr size_t kInlineMax = WORKER_BYTES_SHARED_MIN;  // larger: memfd
 constexpr size_t kMaxText = 32 * 1024;                  // longer text is cut
 // Values passed by descriptor (large: frames) the helper may have sent
@@ -27,7 +27,8 @@ inline bool by_descriptor(const worker_bytes *v) { return v && v->size >= kInlin
 
 enum Type : uint32_t {
     // parent -> helper
-    kInit = 1,   // text = module path '\0' symbol; value = arg; a = protocol, b = capacity
+    kInit = 1,   // text = module path '\0' symbol '\0' capacity_bytes (decimal); value = arg;
+                 // a = protocol, b = capacity
     kGo,         // start the function (sends / pause before it are queued)
     kSend,       // value
     kPause,

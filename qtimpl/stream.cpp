@@ -46,8 +46,12 @@ constexpr size_t kMinCompaction = 64;  // tombstones tolerated before compacting
 static Entry *append_locked(worker *w, Entry &&e) {
     if (w->stream.next_push_allocates()) fault::check(fault::StreamChunk);
     bool counted = counts_against_capacity(e.type);
+    size_t size = e.size;
     Entry *slot = w->stream.push_back(std::move(e));
-    if (counted) w->data_entries++;
+    if (counted) {
+        w->data_entries++;
+        w->data_bytes += size;
+    }
     if (!w->scheduled) {
         // Empty -> non-empty: exactly one wakeup for the whole batch, posted
         // once this thread has let go of w->mu (the GUI, woken by it, takes
@@ -104,6 +108,7 @@ static bool take_stale_locked(worker *w, int slot, Entry *stale) {
     old->tombstone = true;
     w->latest[slot] = nullptr;
     w->data_entries--;
+    w->data_bytes -= stale->size;
     if (++w->tombstones > kMinCompaction && w->tombstones * 2 > w->stream.size())
         compact_tombstones_locked(w);
     return true;
@@ -122,14 +127,21 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
     // exhaust memory, and no line is ever dropped.
     bool bounded = w->policy != WORKER_QUEUE || e.type == WORKER_EV_OUTPUT;
     while (!w->abort_requested && bounded &&
-           w->data_entries >= w->capacity && !home_is_awaiting(w))
+           (w->data_entries >= w->capacity || over_budget_locked(w, e.size)) &&
+           !home_is_awaiting(w))
         wait_for_space_locked(w, lk);
     // After quit, yields are refused (the producer should return) but a
     // warning, progress or custom event still reaches the GUI, unblocked.
     if (w->abort_requested && e.type == WORKER_EV_YIELDED) return WORKER_ABORTED;
+    bool oversized = w->capacity_bytes && e.size > w->capacity_bytes;
     Entry *placed = append_locked(w, std::move(e));
     if (slot >= 0) w->latest[slot] = placed;
-    return WORKER_OK;
+    // A value larger than the budget went in alone: nothing more until it
+    // has been delivered, so the bytes pending fall back within the budget.
+    // (A quit meanwhile drops it: ABORTED.)
+    while (oversized && !w->abort_requested && past_budget_locked(w) && !home_is_awaiting(w))
+        wait_for_space_locked(w, lk);
+    return oversized && w->abort_requested && past_budget_locked(w) ? WORKER_ABORTED : WORKER_OK;
 }
 
 int push_data(worker *w, Entry &&e) {

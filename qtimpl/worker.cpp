@@ -111,6 +111,7 @@ static void fill_from_options(worker *w, const worker_options *opts, int policy)
     w->name = opts->name ? std::string(opts->name) : "worker-" + std::to_string(serial);
     w->policy = (worker_policy)policy;
     w->capacity = opts->capacity ? opts->capacity : WORKER_DEFAULT_CAPACITY;
+    w->capacity_bytes = opts->capacity_bytes;
     w->progress_total = opts->progress_total;
     if (opts->progress_desc) {
         w->progress_desc = opts->progress_desc;
@@ -146,6 +147,7 @@ void worker_options_init(worker_options *opts) {
     opts->group_exclusive = 0;
     opts->timeout_ms = 0;
     opts->scope = nullptr;
+    opts->capacity_bytes = 0;
 }
 
 worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
@@ -160,7 +162,8 @@ worker *worker_create(worker_fn fn, void *arg, worker_destroy_fn arg_destroy,
     std::memcpy(&policy, &opts->policy, sizeof policy);
     bool bad = !fn || policy < (int)WORKER_BLOCK || policy > (int)WORKER_LATEST ||
                opts->capacity > WORKER_MAX_CAPACITY || opts->progress_total < 0 ||
-               opts->timeout_ms < 0 || (opts->group && !*opts->group);
+               opts->timeout_ms < 0 || (opts->group && !*opts->group) ||
+               (policy == (int)WORKER_QUEUE && opts->capacity_bytes);  // QUEUE is unbounded
     if (bad) {
         last_error = WORKER_EINVAL;
         destroy_value(arg, arg_destroy);

@@ -147,9 +147,11 @@ struct Entry {
         code = o.code;
         done = o.done;
         total = o.total;
+        size = o.size;
         text = std::move(o.text);
         o.value = nullptr;
         o.destroy = nullptr;
+        o.size = 0;
         return *this;
     }
     Entry(const Entry &) = delete;
@@ -160,6 +162,7 @@ struct Entry {
     worker_destroy_fn destroy = nullptr;
     int code = 0;
     long long done = 0, total = 0;
+    size_t size = 0;  // bytes counted against capacity_bytes (budget.cpp)
     // Message or custom event name. A pointer, so that the many entries that
     // carry no text (yields) stay small and cheap to move.
     std::unique_ptr<std::string> text;
@@ -218,6 +221,7 @@ struct worker {
     std::string name;
     worker_policy policy = WORKER_BLOCK;
     size_t capacity = WORKER_DEFAULT_CAPACITY;
+    size_t capacity_bytes = 0;      // 0 = no byte bound
     long long progress_total = 0;
     std::string progress_desc;
     bool has_progress_desc = false;
@@ -251,6 +255,7 @@ struct worker {
     qtw::Entry *latest[2] = {nullptr, nullptr};  // LATEST: undelivered yield, progress
     size_t tombstones = 0;          // LATEST-replaced entries still in stream
     size_t data_entries = 0;        // entries counted against capacity
+    size_t data_bytes = 0;          // their sizes, counted against capacity_bytes
     size_t space_waiters = 0;
     // In its dispatcher's list of producers waiting for room (guarded by
     // that dispatcher's waiters lock), so a worker_await on the home thread
@@ -337,6 +342,28 @@ struct ScheduleAfterUnlock {
 void push_control_then_unlock(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e);
 // Hands the whole stream to the dispatcher (batch must be empty).
 void take_stream_locked(worker *w, ChunkQueue<Entry> &batch);
+
+// Memory budget (budget.cpp). over_budget_locked: a value of `size` bytes
+// must wait for room now; past_budget_locked: more bytes are pending than
+// the budget allows (an oversized value: its producer waits for it to go).
+inline bool over_budget_locked(const worker *w, size_t size) {
+    if (!w->capacity_bytes || w->data_bytes == 0 || size == 0) return false;
+    return w->data_bytes > w->capacity_bytes || size > w->capacity_bytes - w->data_bytes;
+}
+inline bool past_budget_locked(const worker *w) {
+    return w->capacity_bytes && w->data_bytes > w->capacity_bytes;
+}
+// Room enough to wake a waiting producer: half of capacity and budget free.
+inline bool half_free_locked(const worker *w) {
+    return w->data_entries <= w->capacity / 2 &&
+           (!w->capacity_bytes || w->data_bytes <= w->capacity_bytes / 2);
+}
+// A yield's size: in a process worker every value is a `worker_bytes *`,
+// which counts its own.
+inline size_t yield_size(const worker *w, const void *value, size_t size) {
+    if (!w->helper_process) return size;
+    return value ? static_cast<const worker_bytes *>(value)->size : 0;
+}
 
 // Serial groups (groups.cpp).
 std::unique_lock<std::mutex> group_lock(const worker *w);  // empty lock if no group

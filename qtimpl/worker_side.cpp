@@ -6,6 +6,7 @@
 #include <cxxabi.h>
 
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 
 using qtw::Entry;
@@ -207,16 +208,18 @@ void run_worker(worker *w) {
 
 extern "C" {
 
-int worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
-                 void **sent, worker_destroy_fn *sent_destroy) {
+static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy_fn destroy,
+                       void **sent, worker_destroy_fn *sent_destroy) {
     Entry e = make_entry(WORKER_EV_YIELDED, value, destroy);
     int rc = check_ctx(ctx);
     if (rc == WORKER_OK && (sent == nullptr) != (sent_destroy == nullptr)) rc = WORKER_EINVAL;
+    if (rc == WORKER_OK && size > (size_t)PTRDIFF_MAX) rc = WORKER_EINVAL;  // no such object
     if (rc != WORKER_OK) {
         e.release();
         return rc;
     }
     worker *w = ctx->w;
+    e.size = qtw::yield_size(w, value, size);
     Entry stale, stale_progress, progress;
     {
         // One critical section per yield: push, progress, pause, receive.
@@ -248,6 +251,16 @@ int worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
     stale.release();
     stale_progress.release();
     return rc;
+}
+
+int worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
+                 void **sent, worker_destroy_fn *sent_destroy) {
+    return yield_value(ctx, value, 0, destroy, sent, sent_destroy);
+}
+
+int worker_yield_sized(worker_ctx *ctx, void *value, size_t size, worker_destroy_fn destroy,
+                       void **sent, worker_destroy_fn *sent_destroy) {
+    return yield_value(ctx, value, size, destroy, sent, sent_destroy);
 }
 
 int worker_abort_requested(worker_ctx *ctx) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -57,7 +58,7 @@ struct Gate {
 
 // Every worker-side call once, each handing over a counted payload where it
 // takes one; returns the statuses in a fixed order (yield, yield receiving,
-// return, fail, warn, progress, emit, abort_requested).
+// return, fail, warn, progress, emit, abort_requested, sized yield).
 std::vector<int> call_worker_side(worker_ctx *ctx) {
     void *sent = nullptr;
     worker_destroy_fn sent_destroy = nullptr;
@@ -70,10 +71,11 @@ std::vector<int> call_worker_side(worker_ctx *ctx) {
         worker_progress(ctx, 1, 2, "step"),
         worker_emit(ctx, "custom", payload(4), payload_free),
         worker_abort_requested(ctx),
+        worker_yield_sized(ctx, payload(5), 1 << 20, payload_free, nullptr, nullptr),
     };
 }
 
-std::vector<int> repeated(int code) { return std::vector<int>(8, code); }
+std::vector<int> repeated(int code) { return std::vector<int>(9, code); }
 
 std::vector<int> call_worker_side_on_thread(worker_ctx *ctx) {
     std::vector<int> codes;
@@ -122,6 +124,10 @@ TEST(BadInput, NullHandleOwnerCalls) {
     EXPECT_EQ(worker_disconnect(nullptr, 1), WORKER_EINVAL);
     EXPECT_EQ(worker_name(nullptr), nullptr);
     EXPECT_EQ(worker_dropped(nullptr), 0);
+    size_t entries = 1, bytes = 1;
+    EXPECT_EQ(worker_backlog(nullptr, &entries, &bytes), WORKER_EINVAL);
+    EXPECT_EQ(entries + bytes, 0u) << "outputs zeroed";
+    EXPECT_EQ(worker_backlog(nullptr, nullptr, nullptr), WORKER_EINVAL);
     EXPECT_EQ(worker_ref(nullptr), nullptr);
     worker_unref(nullptr);  // ignored
     EXPECT_EQ(worker_list(nullptr, 4), WORKER_EINVAL);
@@ -176,6 +182,11 @@ TEST(BadInput, CreateRejectsBadArguments) {
     expect_refused(nothing, &o, "capacity > max");
     o.capacity = (size_t)-1;
     expect_refused(nothing, &o, "capacity SIZE_MAX");
+    worker_options_init(&o);
+    o.policy = WORKER_QUEUE;
+    o.capacity_bytes = 1;
+    expect_refused(nothing, &o, "QUEUE with a byte budget (QUEUE is unbounded)");
+    worker_options_init(&o);
 
     // last_error is per thread: a thread that never failed sees OK.
     int other = -100;
@@ -322,6 +333,10 @@ TEST(BadInput, WorkerSideBadArguments) {
             worker_emit(ctx, nullptr, payload(1), payload_free),
             worker_yield(ctx, payload(2), payload_free, &sent, nullptr),
             worker_yield(ctx, payload(3), payload_free, nullptr, &sent_destroy),
+            worker_yield_sized(ctx, payload(4), 10, payload_free, &sent, nullptr),
+            worker_yield_sized(ctx, payload(5), (size_t)PTRDIFF_MAX + 1, payload_free, nullptr,
+                               nullptr),
+            worker_yield_sized(ctx, payload(6), SIZE_MAX, payload_free, nullptr, nullptr),
         };
         worker_return(ctx, payload(7), payload_free);
     });
@@ -334,7 +349,7 @@ TEST(BadInput, WorkerSideBadArguments) {
     ASSERT_EQ(worker_send(j.w, payload(100), slow_payload_free), WORKER_OK);
     ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
-    EXPECT_EQ(codes, std::vector<int>(6, WORKER_EINVAL));
+    EXPECT_EQ(codes, std::vector<int>(9, WORKER_EINVAL));
     EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_RETURNED, WORKER_EV_FINISHED}));
     EXPECT_EQ(j.rec->values(WORKER_EV_RETURNED), std::vector<int>{7});
     EXPECT_EQ(alive_at_finished, 0) << "the unreceived send was not destroyed before FINISHED";
@@ -391,6 +406,7 @@ TEST(BadInput, StaleHandleIsRejected) {
     EXPECT_EQ(worker_is_paused(w), 0);
     EXPECT_EQ(worker_name(w), nullptr);
     EXPECT_EQ(worker_dropped(w), 0);
+    EXPECT_EQ(worker_backlog(w, nullptr, nullptr), WORKER_EINVAL);
     EXPECT_EQ(worker_ref(w), nullptr);
     worker_unref(w);  // double unref: ignored
     worker_unref(w);

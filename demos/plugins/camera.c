@@ -1,8 +1,10 @@
-/* Beyond napari: a simulated camera streams 512x512 frames at 1 kHz. With
-   WORKER_LATEST only the newest undelivered frame is kept: the viewer shows
-   the newest one at display rate, older ones are dropped (and counted by
-   worker_dropped), and the GUI stays smooth however fast the camera runs.
-   The Pause button toggles the stream (worker_toggle_pause). */
+/* Beyond napari: a simulated camera streams 1024x1024 frames (1 MiB each)
+   at 1 kHz. With WORKER_LATEST only the newest undelivered frame is kept:
+   the viewer shows the newest one at display rate, older ones are dropped
+   (and counted by worker_dropped), and the GUI stays smooth however fast the
+   camera runs. Each frame is yielded with its size (worker_yield_sized)
+   against a 64 MiB budget (capacity_bytes): the dock shows how full that
+   buffer is, live (worker_backlog). The Pause button toggles the stream. */
 #define _POSIX_C_SOURCE 200809L  /* vclock_ms, vsleep_ms */
 #include <qtworker.h>
 #include "viewer_plugin.h"
@@ -12,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SIZE = 512, WORLD = 1024, RATE_HZ = 1000 };
+enum { SIZE = 1024, WORLD = 2048, RATE_HZ = 1000 };
+#define BUDGET_BYTES ((size_t)64 << 20)  /* undelivered frames held at most */
 
 typedef struct {      /* one yielded frame */
     long long index;
@@ -48,7 +51,7 @@ static unsigned char *make_world(void) {
    bottom that fills once per second (dropped frames show as jumps). */
 static frame *capture(const unsigned char *world, long long i) {
     frame *f = malloc(sizeof *f);
-    int ox = (int)(256 + 200 * cos(i * 0.0005)), oy = (int)(256 + 200 * sin(i * 0.0007));
+    int ox = (int)(512 + 400 * cos(i * 0.0005)), oy = (int)(512 + 400 * sin(i * 0.0007));
     if (!f || !(f->img = vimage_new(SIZE, SIZE, VIEWER_U8))) {
         free(f);
         return NULL;
@@ -67,7 +70,9 @@ static void camera(worker_ctx *ctx, void *arg) {
     (void)arg;
     for (long long i = 0; world; i++) {
         frame *f = capture(world, i);
-        if (!f || worker_yield(ctx, f, frame_free, NULL, NULL) == WORKER_ABORTED) break;
+        if (!f || worker_yield_sized(ctx, f, (size_t)SIZE * SIZE, frame_free, NULL, NULL) ==
+                      WORKER_ABORTED)
+            break;
         next += 1000.0 / RATE_HZ;
         if (next < vclock_ms() - 100) next = vclock_ms();  /* after a pause: no burst */
         vsleep_ms(next - vclock_ms());
@@ -78,10 +83,13 @@ static void camera(worker_ctx *ctx, void *arg) {
 static void show_frame(worker_event *ev, void *ud) {
     state *st = ud;
     frame *f = ev->value;
-    char text[128];
+    char text[160];
+    size_t bytes = 0;
     viewer_set_layer(st->v, "camera", f->img);
-    snprintf(text, sizeof text, "frame %lld\nshown %lld\ndropped %lld", f->index,
-             ++st->shown, worker_dropped(ev->source));
+    /* The frame being shown still counts: it is freed after this callback. */
+    worker_backlog(ev->source, NULL, &bytes);
+    snprintf(text, sizeof text, "frame %lld\nshown %lld\ndropped %lld\nbuffer %.1f%% of 64 MiB",
+             f->index, ++st->shown, worker_dropped(ev->source), 100.0 * bytes / BUDGET_BYTES);
     viewer_set_text(st->v, st->stats, text);
 }
 
@@ -123,7 +131,7 @@ int viewer_plugin_init(viewer *v) {
     worker_options_init(&opts);
     opts.name = "camera 1 kHz";
     opts.policy = WORKER_LATEST;  /* live preview: newest frame wins */
-    opts.capacity = 1;
+    opts.capacity_bytes = BUDGET_BYTES;
     /* Closing the Camera dock closes the plugin: the camera stops, no
        callback runs any more, and free_state runs at once. */
     opts.scope = viewer_dock_scope(v, dock);

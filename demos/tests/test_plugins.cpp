@@ -5,11 +5,15 @@
 
 #include <QAction>
 #include <QDockWidget>
+#include <QLabel>
 #include <QLibrary>
 #include <QPushButton>
 #include <QRegularExpression>
+#include <QStatusBar>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <map>
 #include <cmath>
 
@@ -28,7 +32,7 @@ struct CameraFrame {
 };
 long long read_frame_index(const void *p) { return static_cast<const CameraFrame *>(p)->index; }
 
-// "frame N\nshown S\ndropped D" -> {N, S, D}
+// "frame N\nshown S\ndropped D\nbuffer X% of 64 MiB" -> {N, S, D, 64}
 std::vector<long long> numbers_in(const QString &text) {
     std::vector<long long> out;
     for (const QString &word : text.split(QRegularExpression("\\s+"))) {
@@ -268,8 +272,9 @@ TEST_F(Camera, ShowsTheNewestFramesInOrderAndCountsTheDropped) {
     for (size_t i = 1; i < frames.values.size(); i++)
         ASSERT_LT(frames.values[i - 1], frames.values[i]) << "frame order at " << i;
     // The plugin's label, written when the last frame was shown.
-    auto n = numbers_in(v->text_of("Camera", "waiting for frames"));
-    ASSERT_EQ(n.size(), 3u);
+    QString label = v->text_of("Camera", "waiting for frames");
+    auto n = numbers_in(label);
+    ASSERT_EQ(n.size(), 4u) << label.toStdString();
     long long last = n[0], shown = n[1], dropped = n[2];
     EXPECT_EQ(last, frames.values.back());
     EXPECT_EQ(shown, (long long)frames.values.size());
@@ -277,10 +282,38 @@ TEST_F(Camera, ShowsTheNewestFramesInOrderAndCountsTheDropped) {
     // newer frames replaced after it).
     EXPECT_GE(shown + dropped, last + 1);
     EXPECT_LE(dropped, worker_dropped(w));
+    // The budget's fill, with the frame being shown still counted (1 MiB of
+    // 64): LATEST holds it and at most one newer frame.
+    auto fill = QRegularExpression("buffer ([0-9.]+)%").match(label);
+    ASSERT_TRUE(fill.hasMatch()) << label.toStdString();
+    EXPECT_GE(fill.captured(1).toDouble(), 1.5);
+    EXPECT_LE(fill.captured(1).toDouble(), 3.2);
     Layer *l = v->layer("camera");
     ASSERT_NE(l, nullptr);
     EXPECT_EQ(l->type, VIEWER_U8);
     EXPECT_EQ(l->version, (quint64)shown);
+    worker_unref(w);
+}
+
+// The status bar shows, per running worker, the bytes it has pending
+// (worker_backlog): the camera's 1 MiB frames, while the GUI does not draw.
+TEST_F(Camera, TheStatusBarShowsTheBytesPending) {
+    load("camera");
+    worker *w = demo::find_worker("camera 1 kHz");
+    ASSERT_NE(w, nullptr);
+    auto pending_label = [&]() -> QLabel * {
+        for (QLabel *l : v->statusBar()->findChildren<QLabel *>())
+            if (l->text().endsWith(" pending")) return l;
+        return nullptr;
+    };
+    ASSERT_TRUE(pump_until([&] { return pending_label() != nullptr; }, 30000));
+    // The GUI stalls: a frame waits, and the next poll shows it.
+    size_t bytes = 0;
+    for (int i = 0; i < 10000 && (worker_backlog(w, nullptr, &bytes) != WORKER_OK || !bytes); i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(bytes, size_t(1) << 20) << "LATEST: the newest frame, undelivered";
+    ASSERT_TRUE(pump_until([&] { return pending_label()->text().contains("MiB pending"); }, 30000))
+        << pending_label()->text().toStdString();
     worker_unref(w);
 }
 

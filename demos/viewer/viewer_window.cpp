@@ -93,6 +93,8 @@ Viewer::Viewer(bool headless, QWidget *parent)
         show_stats();
     });
     stats_.start(1000);
+    connect(&pending_poll_, &QTimer::timeout, this, [this] { show_pending(); });
+    pending_poll_.start(250);
     connect(&close_poll_, &QTimer::timeout, this, [this] {
         bool joined = worker_live_count() == 0 && watched_.empty();
         if (joined || close_clock_.elapsed() > kCloseTimeoutMs) finish_closing();
@@ -165,6 +167,18 @@ void Viewer::build_layers_dock() {
 void Viewer::show_stats() {
     perf_->setText(QString("%1 fps | loop lag %2 ms | %3 running")
                        .arg(fps_).arg(lag_shown_, 0, 'f', 0).arg(worker_live_count()));
+}
+
+// Per watched worker: the bytes its stream holds (frames yielded with
+// worker_yield_sized and not yet shown), e.g. "12.0 MiB pending".
+void Viewer::show_pending() {
+    for (auto &kv : watched_) {
+        size_t bytes = 0;
+        if (!kv.second.pending || worker_backlog(kv.first, nullptr, &bytes) != WORKER_OK) continue;
+        kv.second.pending->setText(bytes >= (1u << 20)
+                                       ? QString("%1 MiB pending").arg(bytes / 1048576.0, 0, 'f', 1)
+                                       : QString("%1 KiB pending").arg(bytes / 1024.0, 0, 'f', 0));
+    }
 }
 
 void Viewer::build_status_bar() {
@@ -318,6 +332,8 @@ void Viewer::handle_worker_event(worker_event *ev) {
         w.bar->setMaximumWidth(140);
         w.bar->setMaximumHeight(14);
         lay->addWidget(w.bar);
+        w.pending = new QLabel("0 KiB pending");
+        lay->addWidget(w.pending);
         statusBar()->addPermanentWidget(w.box);
         break;
     }

@@ -114,7 +114,9 @@ private:
         QString name;
         QWidget *box = nullptr;
         QProgressBar *bar = nullptr;
+        QLabel *pending = nullptr;  // bytes yielded, not yet delivered (worker_backlog)
     };
+    void show_pending();
     static void on_worker_event(worker_event *ev, void *ctx);
     void handle_worker_event(worker_event *ev);
     void log(const QString &line, LogDock::Kind kind = LogDock::Kind::Event);
@@ -152,7 +154,7 @@ private:
     long next_conn_ = 1;
     std::map<worker *, Watched> watched_;
     std::map<QString, std::pair<long long, long long>> progress_;
-    QTimer stats_, lag_probe_, close_poll_;
+    QTimer stats_, lag_probe_, close_poll_, pending_poll_;
     QElapsedTimer lag_clock_, close_clock_;
     double lag_max_ms_ = 0, lag_shown_ = 0;
     int fps_ = 0;

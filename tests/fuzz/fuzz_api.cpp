@@ -106,11 +106,14 @@ bool make_options(In &in, WT *t, worker_options *o) {
     o->group = groups[in.pick(5)];
     o->group_exclusive = (int)in.pick(3) - 1;  // any nonzero means yes
     o->timeout_ms = timeouts[in.pick(7)];
+    static const size_t budgets[] = {0, 0, 1, 4096, SIZE_MAX};
+    o->capacity_bytes = t->capacity_bytes = budgets[in.pick(5)];
     t->exclusive = o->group && o->group_exclusive;
     t->timeout_ms = o->timeout_ms;
     bool valid = policy >= WORKER_BLOCK && policy <= WORKER_LATEST &&
                  o->capacity <= WORKER_MAX_CAPACITY && o->progress_total >= 0 &&
-                 o->timeout_ms >= 0 && (!o->group || *o->group);
+                 o->timeout_ms >= 0 && (!o->group || *o->group) &&
+                 !(policy == WORKER_QUEUE && o->capacity_bytes);
     if (valid) t->policy = o->policy;
     return valid;
 }
@@ -184,6 +187,11 @@ void op_query(const H &h) {
     const char *name = worker_name(h.w);
     long long dropped = worker_dropped(h.w);
     long pid = worker_process_id(h.w);
+    size_t entries = 1, bytes = 1;
+    int backlog = worker_backlog(h.w, &entries, &bytes);
+    expect("worker_backlog", backlog, {h.k == H_DEAD ? WORKER_EINVAL : WORKER_OK});
+    if (backlog != WORKER_OK && entries + bytes) report("worker_backlog: outputs not zeroed");
+    if (h.k == H_HELD && !h.t->started && entries + bytes) report("backlog of an unstarted worker");
     if (h.k == H_DEAD || (h.k == H_HELD && !h.t->process)) expect("worker_process_id", pid, {WORKER_EINVAL});
     if (h.k == H_HELD && h.t->process && pid < 0) report("worker_process_id of a process worker < 0");
     if (h.k == H_DEAD) {

@@ -79,6 +79,7 @@ struct WT {
     bool process = false;  // worker_create_process: its values are worker_bytes
     worker_policy policy = WORKER_BLOCK;
     long long timeout_ms = 0;
+    size_t capacity_bytes = 0;
     // GUI thread only:
     int refs = 0;  // owner references this program holds
     bool started = false, quit_before_start = false, ended = false, finished = false;

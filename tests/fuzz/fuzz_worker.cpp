@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -207,9 +208,12 @@ void body_yield(worker_ctx *ctx, In &in, WT *t, unsigned op) {
     void *sent = nullptr;
     worker_destroy_fn sd = nullptr;
     bool half = op == 2, both = op == 1, half_sent = half && in.pick(2);
-    int rc = worker_yield(ctx, v.v, v.d, both || half_sent ? &sent : nullptr,
-                          both || (half && !half_sent) ? &sd : nullptr);
-    if (half) expect("yield(half pair)", rc, {WORKER_EINVAL});
+    // A size: none (plain worker_yield), small, a frame, more than any object.
+    static const size_t sizes[] = {0, 0, 1, 1 << 20, (size_t)PTRDIFF_MAX + 1};
+    unsigned sized = in.pick(5);
+    int rc = worker_yield_sized(ctx, v.v, sizes[sized], v.d, both || half_sent ? &sent : nullptr,
+                                both || (half && !half_sent) ? &sd : nullptr);
+    if (half || sized == 4) expect("yield(half pair, huge size)", rc, {WORKER_EINVAL});
     else if (both) expect("yield(receiving)", rc, {WORKER_OK, WORKER_RECEIVED, WORKER_ABORTED});
     else expect("yield", rc, {WORKER_OK, WORKER_ABORTED});
     // ABORTED: refused at once, or queued before it parked and was quit

@@ -67,6 +67,7 @@ struct Track {
     int group = -1;       // serial group index, -1 = none
     bool exclusive = false;
     long long timeout_ms = 0;
+    size_t capacity_bytes = 0;  // a byte budget: its yields are sized (frame_size)
     int scope = -1;       // scope slot index, -1 = none
     // set once worker_scope_close of its scope returned: no callback may begin
     std::atomic<bool> scope_closed{false};

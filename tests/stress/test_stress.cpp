@@ -131,11 +131,16 @@ void set_return(worker_ctx *ctx, void *v, worker_destroy_fn d, long id, long *la
     *last_ret = id;
 }
 
+// The bytes yield i of a worker with a budget claims (some larger than it).
+size_t frame_size(const Track *t, int i) { return t->capacity_bytes ? (size_t)(i % 4) * 1500 : 0; }
+
 int yield_one(worker_ctx *ctx, Track *t, int i, long *last_ret) {
     void *sent = nullptr;
     worker_destroy_fn sd = nullptr;
-    int rc = t->receives ? worker_yield(ctx, make(K_YIELD, t, i), pl_free, &sent, &sd)
-                         : worker_yield(ctx, make(K_YIELD, t, i), pl_free, nullptr, nullptr);
+    size_t size = frame_size(t, i);
+    int rc = t->receives
+                 ? worker_yield_sized(ctx, make(K_YIELD, t, i), size, pl_free, &sent, &sd)
+                 : worker_yield_sized(ctx, make(K_YIELD, t, i), size, pl_free, nullptr, nullptr);
     if (t->receives)
         expect_rc("worker_yield", rc, {WORKER_OK, WORKER_RECEIVED, WORKER_ABORTED});
     else
@@ -249,9 +254,15 @@ void record(worker_event *ev, void *ud) {
     t->events.push_back(ev->type);
     auto *p = static_cast<Payload *>(ev->value);
     switch (ev->type) {
-    case WORKER_EV_YIELDED:
+    case WORKER_EV_YIELDED: {
         if (p) t->yield_seqs.push_back(p->seq);
+        // The value being delivered still counts against the budget.
+        size_t entries = 0, bytes = 0;
+        if (worker_backlog(ev->source, &entries, &bytes) != WORKER_OK || entries == 0 ||
+            (p && bytes < frame_size(t, p->seq)))
+            fail("worker_backlog does not count the value being delivered");
         break;
+    }
     case WORKER_EV_CUSTOM:
         if (p) t->custom_seqs.push_back(p->seq);
         break;
@@ -427,6 +438,7 @@ Track *new_track(Rng &rng) {
     t->group = rng() % 4 == 0 ? (int)(rng() % kGroups) : -1;
     t->exclusive = rng() % 5 == 0;
     t->timeout_ms = rng() % 8 == 0 ? 1 + (long long)(rng() % 20) : 0;
+    t->capacity_bytes = t->policy != WORKER_QUEUE && rng() % 3 == 0 ? 4000 : 0;
     t->scope = rng() % 3 == 0 ? (int)(rng() % std::size(S->scopes)) : -1;
     std::lock_guard<std::mutex> lk(S->tracks_mu);
     t->index = (int)S->tracks.size();
@@ -448,6 +460,7 @@ worker *new_worker(Track *t, Rng &rng) {
     o.group = t->group >= 0 ? group_names[t->group] : nullptr;
     o.group_exclusive = t->exclusive;
     o.timeout_ms = t->timeout_ms;
+    o.capacity_bytes = t->capacity_bytes;
     std::unique_lock<std::mutex> scope_lk;
     if (t->scope >= 0) {
         scope_lk = std::unique_lock<std::mutex>(S->scopes[t->scope].mu);

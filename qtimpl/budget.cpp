@@ -1,0 +1,22 @@
+// Memory budget in bytes (worker_options.capacity_bytes): the stream counts
+// the sizes of undelivered yields in worker::data_bytes beside data_entries
+// (stream.cpp adds and waits, dispatcher.cpp subtracts after delivery, both
+// under worker::mu); here is the owner-side view of both counts.
+#include "worker_p.h"
+
+extern "C" int worker_backlog(const worker *w, size_t *entries, size_t *bytes) {
+    size_t n = 0, b = 0;
+    int rc = WORKER_EINVAL;
+    if (qtw::acquire(w)) {
+        {
+            std::lock_guard<qtw::StreamMutex> lk(w->mu);
+            n = w->data_entries;
+            b = w->data_bytes;
+        }
+        qtw::release(const_cast<worker *>(w));
+        rc = WORKER_OK;
+    }
+    if (entries) *entries = n;
+    if (bytes) *bytes = b;
+    return rc;
+}
