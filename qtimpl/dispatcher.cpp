@@ -350,44 +350,6 @@ private:
     }
 };
 
-bool Connection::invoke(worker_event *ev) {
-    int s = Idle;
-    if (!state.compare_exchange_strong(s, Calling)) return false;  // disconnected
-    try {
-        cb(ev, user_data);
-    } catch (...) {
-        // A C++ callback that throws must not unwind through Qt's event loop
-        // (that ends the process): report it and go on delivering.
-        std::fprintf(stderr, "qtworker: a callback of worker '%s' threw an exception\n",
-                     worker_name(ev->source));
-    }
-    s = Calling;
-    if (!state.compare_exchange_strong(s, Idle)) {
-        // Disconnected while it ran (possibly by itself): destroy now, then
-        // tell a worker_scope_close waiting on another thread.
-        destroy_user_data();
-        state.store(Dead);
-        scope_call_ended();
-    }
-    return true;
-}
-
-void Connection::disconnect() {
-    for (;;) {
-        int s = state.load();
-        if (s == Idle) {
-            if (state.compare_exchange_weak(s, Dead)) {
-                destroy_user_data();
-                return;
-            }
-        } else if (s == Calling) {
-            if (state.compare_exchange_weak(s, DeadAfterCall)) return;  // invoke() destroys
-        } else {
-            return;
-        }
-    }
-}
-
 namespace {
 
 struct Dispatchers {
@@ -405,10 +367,6 @@ Dispatchers &dispatchers() {
     static Dispatchers *d = new Dispatchers;
     return *d;
 }
-
-std::mutex handler_mu;
-worker_callback error_handler = nullptr;
-void *error_handler_data = nullptr;
 
 }  // namespace
 
@@ -594,22 +552,6 @@ void ensure_exit_hook() {
                      Qt::DirectConnection);
 }
 
-void report_unhandled_error(worker_event *ev) {
-    worker_callback cb;
-    void *ud;
-    {
-        std::lock_guard<std::mutex> lk(handler_mu);
-        cb = error_handler;
-        ud = error_handler_data;
-    }
-    if (cb) {
-        cb(ev, ud);
-        return;
-    }
-    std::fprintf(stderr, "qtworker: worker '%s' failed (%d): %s\n",
-                 worker_name(ev->source), ev->code, ev->message ? ev->message : "");
-}
-
 }  // namespace qtw
 
 extern "C" {
@@ -621,12 +563,6 @@ void *worker_event_take(worker_event *ev) {
     ev->value = nullptr;
     box->taken = true;
     return v;
-}
-
-void worker_set_error_handler(worker_callback cb, void *user_data) {
-    std::lock_guard<std::mutex> lk(qtw::handler_mu);
-    qtw::error_handler = cb;
-    qtw::error_handler_data = user_data;
 }
 
 void worker_set_exit_timeout(int timeout_ms) {
