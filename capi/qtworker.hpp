@@ -94,6 +94,11 @@ public:
     /** Yields a heap value created with `new T` (the library deletes it). */
     template <typename T>
     int yield(T *value) { return yield(value, &delete_as<T>); }
+    /** worker_yield_sized(): a value of `size` bytes, counted against
+        capacity_bytes (an image frame). */
+    int yield_sized(void *value, size_t size, worker_destroy_fn destroy) {
+        return worker_yield_sized(ctx_, value, size, destroy, nullptr, nullptr);
+    }
     /** worker_yield() that also receives: a sent value lands in *sent and
         *sent_destroy (yours now) when it returns WORKER_RECEIVED. */
     int yield_receive(void *value, worker_destroy_fn destroy, void **sent,
@@ -218,6 +223,8 @@ public:
     bool paused() const { return worker_is_paused(w_) == 1; }
     /** worker_name(). */
     const char *name() const { return worker_name(w_); }
+    /** worker_backlog(): entries and bytes pending right now. */
+    int backlog(size_t *entries, size_t *bytes) const { return worker_backlog(w_, entries, bytes); }
 
 private:
     static void run(worker_ctx *ctx, void *fn) {

@@ -227,3 +227,31 @@ TEST(CppHeader, CallHomeTimesOutWithoutRunning) {
     EXPECT_FALSE(r.value.has_value());
     EXPECT_EQ(runs.load(), 0);
 }
+
+// yield_sized() and backlog(): a value being delivered still counts.
+TEST(CppHeader, SizedYieldsShowInTheBacklog) {
+    worker_options o;
+    worker_options_init(&o);
+    o.capacity_bytes = 10000;
+    bool finished = false;
+    std::vector<size_t> bytes_seen;
+    auto w = qtworker::Worker::create([](qtworker::Context ctx) {
+        for (int i = 0; i < 3; i++) ctx.yield_sized(new Tracked(i), 1000, [](void *p) { delete static_cast<Tracked *>(p); });
+    }, &o);
+    ASSERT_TRUE(w);
+    w.on(WORKER_EV_YIELDED, [&](worker_event &) {
+        size_t entries = 0, bytes = 0;
+        EXPECT_EQ(w.backlog(&entries, &bytes), WORKER_OK);
+        EXPECT_GE(entries, 1u);
+        bytes_seen.push_back(bytes);
+    });
+    w.on(WORKER_EV_FINISHED, [&](worker_event &) { finished = true; });
+    ASSERT_EQ(w.start(), WORKER_OK);
+    ASSERT_TRUE(pump_until_finished(w, finished));
+    ASSERT_EQ(bytes_seen.size(), 3u);
+    for (size_t b : bytes_seen) EXPECT_GE(b, 1000u);
+    size_t e = 1, b = 1;
+    EXPECT_EQ(w.backlog(&e, &b), WORKER_OK);
+    EXPECT_EQ(b, 0u);
+    EXPECT_EQ(Tracked::alive.load(), 0);
+}
