@@ -285,7 +285,7 @@ QTWORKER_API int  worker_is_paused(const worker *w);
 /** Wait up to timeout_ms (-1 = forever) for the function to return (not for
     FINISHED to be delivered). OK, ETIMEDOUT, ESTATE if never started, ETHREAD
     from inside the worker's own function or from a worker_call_home() fn of
-    it (it would wait for itself). From any
+    it or of the member its serial group waits for (it would never end). From any
     thread. On the worker's home thread it does not deadlock: while it waits,
     every worker homed on that thread that would wait for room (BLOCK at
     capacity, output at capacity) keeps queueing (as QUEUE) instead — the
@@ -427,7 +427,8 @@ typedef void *(*worker_home_fn)(void *arg);
     - WORKER_ENOMEM when the call could not be queued.
     *result is NULL whenever the status is not WORKER_OK. fn should be short
     (the GUI runs it like a callback) and must not wait for its own worker:
-    worker_await of the calling worker from fn returns WORKER_ETHREAD. A
+    worker_await from fn of the calling worker, or of a member queued behind
+    it in its serial group, returns WORKER_ETHREAD. A
     pause request does not park the worker here. */
 QTWORKER_API int worker_call_home(worker_ctx *ctx, worker_home_fn fn, void *arg,
                                   void **result, int timeout_ms);

@@ -251,7 +251,7 @@ void cancel_home_calls(Dispatcher *d) {
 
 bool home_call_running_for(const worker *w) {
     for (Frame *f = running_calls; f; f = f->up)
-        if (f->w == w) return true;
+        if (f->w == w || group_waits_for(w, f->w)) return true;
     return false;
 }
 

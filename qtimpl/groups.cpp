@@ -38,6 +38,12 @@ bool group_busy_locked(const worker *w) {
     return it != groups().by_name.end() && it->second.busy;
 }
 
+bool group_waits_for(const worker *b, const worker *a) {
+    if (b->group.empty() || b->group != a->group) return false;  // immutable after create
+    std::lock_guard<std::mutex> lk(groups().mu);
+    return b->group_queued && a->group_holder;
+}
+
 bool group_admit_locked(worker *w) {
     if (w->group.empty()) return true;
     Group &g = groups().by_name[w->group];

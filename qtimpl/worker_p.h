@@ -370,6 +370,8 @@ std::unique_lock<std::mutex> group_lock(const worker *w);  // empty lock if no g
 bool group_busy_locked(const worker *w);
 bool group_admit_locked(worker *w);     // true: run now; false: queued
 void group_release(worker *w);          // the function ended: start the next
+// b cannot start before a has ended: b is queued in the serial group a holds.
+bool group_waits_for(const worker *b, const worker *a);
 void group_unadmit_locked(worker *w);   // undo an admission (its start failed)
 void group_on_quit(worker *w);          // a queued member is quit: end it now
 
@@ -443,8 +445,9 @@ void scope_call_ended();  // a disconnected connection's running call returned
 // worker_call_home (call_home.cpp). run_home_call: the dispatcher reached a
 // kEvCallHome entry (home thread; consumes it). cancel_home_calls: the home
 // thread of d begins a wait (begin_home_await): pending calls of workers
-// homed there end with WORKER_EBUSY. home_call_running_for: a call of w is
-// running on this thread (worker_await(w) here would wait for itself).
+// homed there end with WORKER_EBUSY. home_call_running_for: a call of w, or
+// of the member holding the serial group slot w is queued for, is running
+// on this thread (worker_await(w) here would never end).
 void run_home_call(worker *w, Entry &e);
 void cancel_home_calls(Dispatcher *d);
 bool home_call_running_for(const worker *w);
