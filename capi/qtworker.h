@@ -412,6 +412,9 @@ typedef void *(*worker_home_fn)(void *arg);
       will. Once fn has begun, the call waits for it to finish and returns
       WORKER_OK, past a timeout or a quit: fn's result is never dropped, and
       fn never outlives the call (arg may point into the worker's stack).
+      A call that timed out stays queued (never run) until the home thread
+      reaches it; a new call meanwhile waits for that, within its own
+      timeout, so retrying during a GUI stall holds no memory.
     - WORKER_EBUSY at once while the home thread is waiting for workers homed
       on it (worker_await there, the exit join when the application quits),
       also for a call already waiting then: that thread cannot run fn, and

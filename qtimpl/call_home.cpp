@@ -93,6 +93,8 @@ void drop_entry(void *p) {
     {
         std::lock_guard<StreamMutex> lk(c->w->mu);
         cancel_locked(c, WORKER_ESTATE);
+        c->w->home_call_queued = false;  // the next call may queue its entry
+        c->w->pause_cv.notify_all();
     }
     unref(c);
 }
@@ -128,19 +130,37 @@ void spin_briefly(worker *w, HomeCall *c, std::chrono::steady_clock::time_point 
     }
 }
 
+// Under w->mu: the waiter leaves a call that has not begun; fn never runs.
+int give_up_locked(worker *w, HomeCall *c, bool late) {
+    c->state = CallState::Abandoned;
+    return late && !w->abort_requested ? WORKER_ETIMEDOUT : WORKER_ABORTED;
+}
+
 int wait_for_call(worker *w, HomeCall *c, int timeout_ms) {
     using clock = std::chrono::steady_clock;
     auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+    auto late = [&] { return timeout_ms >= 0 && clock::now() >= deadline; };
     std::unique_lock<StreamMutex> lk(w->mu);
-    if (w->abort_requested) {
-        c->state = CallState::Abandoned;
-        return WORKER_ABORTED;
+    auto wait = [&] {
+        if (timeout_ms < 0 || c->state == CallState::Running)
+            w->pause_cv.wait(lk);
+        else
+            w->pause_cv.wait_until(lk, deadline);
+    };
+    // One call entry in the stream at a time: a call that timed out leaves
+    // its entry queued until the home thread reaches it, and a worker that
+    // retries while the GUI stalls filled memory with them (113 MB in 3 s).
+    while (c->state == CallState::Pending && w->home_call_queued) {
+        if (w->abort_requested || late()) return give_up_locked(w, c, late());
+        wait();
     }
+    if (c->state == CallState::Pending && w->abort_requested) return give_up_locked(w, c, false);
     if (c->state == CallState::Pending) {
         Entry e(kEvCallHome);
         e.value = c;
         e.destroy = drop_entry;
         c->refs.fetch_add(1);  // the entry's
+        w->home_call_queued = true;
         push_control_then_unlock(w, lk, std::move(e));  // never waits for room, never dropped
     } else {
         lk.unlock();
@@ -149,19 +169,11 @@ int wait_for_call(worker *w, HomeCall *c, int timeout_ms) {
     lk.lock();
     for (;;) {
         if (c->state == CallState::Done || c->state == CallState::Cancelled) return c->status;
-        if (c->state == CallState::Pending) {
-            bool late = timeout_ms >= 0 && clock::now() >= deadline;
-            if (w->abort_requested || late) {
-                c->state = CallState::Abandoned;  // fn never runs
-                return late && !w->abort_requested ? WORKER_ETIMEDOUT : WORKER_ABORTED;
-            }
-        }
+        if (c->state == CallState::Pending && (w->abort_requested || late()))
+            return give_up_locked(w, c, late());
         // Running: fn has begun on the home thread; wait for it to finish,
         // whatever the timeout or a quit say (its result is not dropped).
-        if (timeout_ms < 0 || c->state == CallState::Running)
-            w->pause_cv.wait(lk);
-        else
-            w->pause_cv.wait_until(lk, deadline);
+        wait();
     }
 }
 

@@ -267,6 +267,7 @@ struct worker {
     long long yields = 0;
     std::atomic<long long> dropped{0};
     std::thread::id run_thread;
+    bool home_call_queued = false;  // a worker_call_home entry is in the stream
 
     // --- serial group membership (guarded by the groups mutex)
     bool group_queued = false;      // started, waiting for the group's slot
