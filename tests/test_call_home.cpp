@@ -249,6 +249,40 @@ TEST(CallHome, FnAwaitingItsOwnWorkerIsRefused) {
 }
 
 namespace {
+struct GroupAwait {
+    worker *later = nullptr;  // the next member of the caller's serial group
+    std::atomic<int> rc{1};
+};
+void *await_later_member(void *arg) {
+    auto *s = static_cast<GroupAwait *>(arg);
+    s->rc = worker_await(s->later, -1);
+    return nullptr;
+}
+}  // namespace
+
+// fn (on the home thread) awaits the worker queued behind its caller in a
+// serial group: that one waits for the caller, the caller for fn. The header
+// promises that an await on the home thread does not deadlock "through the
+// earlier members of its serial group"; it hung here forever.
+TEST(CallHome, FnAwaitingTheNextMemberOfItsGroupDoesNotDeadlock) {
+    GroupAwait s;
+    std::atomic<int> rc{1};
+    worker_options o;
+    worker_options_init(&o);
+    o.group = "call-home-fn-awaits";
+    Job first([&](worker_ctx *ctx) { rc = worker_call_home(ctx, await_later_member, &s, nullptr, -1); }, &o);
+    Job second([](worker_ctx *) {}, &o);
+    s.later = second.w;
+    HangGuard guard("worker_await of the next serial group member from a call_home fn");
+    ASSERT_EQ(first.start(), WORKER_OK);
+    ASSERT_EQ(second.start(), WORKER_OK);
+    ASSERT_TRUE(first.rec->wait_finished());
+    ASSERT_TRUE(second.rec->wait_finished());
+    EXPECT_EQ(rc.load(), WORKER_OK);
+    EXPECT_NE(s.rc.load(), 1) << "the await never returned";
+}
+
+namespace {
 struct Catch {
     std::atomic<int> rc{1};
     worker_ctx *ctx = nullptr;
