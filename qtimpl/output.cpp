@@ -23,8 +23,18 @@ void emit_line(OutputStream *o, std::string &&line) {
     push_data(o->w, std::move(e));  // waits at capacity: output is never dropped
 }
 
+// The home thread only writes a worker's FILE through exit()'s unlocked
+// flush of every stream, while the worker is still writing the same bytes:
+// a second copy, raced on `partial`, that waits at capacity for room only
+// this very thread could make. Those bytes are the worker's to emit.
+bool written_by_home_thread(const OutputStream *o) {
+    std::lock_guard<StreamMutex> lk(o->w->mu);
+    return dispatcher_is_current_thread(o->w->dispatcher);
+}
+
 ssize_t write_lines(void *cookie, const char *buf, size_t size) {
     auto *o = static_cast<OutputStream *>(cookie);
+    if (written_by_home_thread(o)) return (ssize_t)size;
     split_lines(o->partial, buf, size, [o](std::string &&line) { emit_line(o, std::move(line)); });
     return (ssize_t)size;
 }
