@@ -12,6 +12,9 @@ struct OutputStream {
     int stream_no;  // 1 = stdout-like, 2 = stderr-like
     std::string partial;
     FILE *file = nullptr;
+    // w again, published once the stream is made: exit()'s flush reaches
+    // the stream with no lock between it and its maker.
+    std::atomic<worker *> published{nullptr};
 };
 
 namespace {
@@ -28,8 +31,9 @@ void emit_line(OutputStream *o, std::string &&line) {
 // a second copy, raced on `partial`, that waits at capacity for room only
 // this very thread could make. Those bytes are the worker's to emit.
 bool written_by_home_thread(const OutputStream *o) {
-    std::lock_guard<StreamMutex> lk(o->w->mu);
-    return dispatcher_is_current_thread(o->w->dispatcher);
+    worker *w = o->published.load(std::memory_order_acquire);
+    std::lock_guard<StreamMutex> lk(w->mu);
+    return dispatcher_is_current_thread(w->dispatcher);
 }
 
 ssize_t write_lines(void *cookie, const char *buf, size_t size) {
@@ -63,6 +67,7 @@ FILE *open_output(worker *w, int stream_no) {
     // Line buffered: a complete line reaches the stream at its '\n', so it
     // stays in order with a worker_yield() that follows it.
     setvbuf(o->file, nullptr, _IOLBF, BUFSIZ);
+    o->published.store(w, std::memory_order_release);
     slot = o;
     return o->file;
 }

@@ -103,6 +103,9 @@ int close_scope(worker_scope *s, int timeout_ms) {
         return status_of_current_exception();
     }
     delete s;  // no worker points to it any more
+    // Every member is quit before any running callback is waited for: that
+    // callback may itself be waiting for a sibling member to end.
+    for (worker *w : members) worker_quit(w);  // ESTATE once ended: nothing to stop
     for (worker *w : members) {
         Dispatcher *home = nullptr;
         auto conns = abandon(w, &home);

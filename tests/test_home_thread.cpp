@@ -122,3 +122,36 @@ TEST(HomeThread, EndingBeforeTheWorkerDestroysItsEventsUndelivered) {
     t2->stop_and_wait();
     expect_payloads_freed();
 }
+
+// The guide: "A worker created on a thread without an event loop uses the
+// GUI thread." A QThread whose run() never calls exec() (QThread::create, a
+// QThreadPool / QtConcurrent task, a loader thread) is such a thread, but it
+// has an event dispatcher all the same, so the worker was homed there: no
+// callback ever ran, and once the thread ended its events were destroyed.
+TEST(HomeThread, AWorkerMadeOnAQThreadThatRunsNoLoopDeliversOnTheGui) {
+    reset_payloads();
+    Seen s;
+    s.home = QThread::currentThread();
+    s.more = true;  // all 100 values at once
+    std::atomic<worker *> made{nullptr};
+    std::atomic<bool> loader_done{false};
+    std::unique_ptr<QThread> loader(QThread::create([&] {
+        worker *x = worker_create(body, &s, nullptr, nullptr);
+        for (auto type : {WORKER_EV_YIELDED, WORKER_EV_FINISHED})
+            worker_connect(x, type, on_event, &s, nullptr);
+        worker_start(x);
+        made = x;
+        // Plain code goes on in run() (no exec()) until the GUI saw it all.
+        wait_no_pump([&] { return s.finished.load() > 0; }, 20000);
+        loader_done = true;
+    }));
+    loader->start();
+    EXPECT_TRUE(pump_until([&] { return s.finished.load() > 0; }, 20000))
+        << "FINISHED never reached a callback; " << s.yielded.load() << " of 100 values did";
+    EXPECT_EQ(s.yielded.load(), 100);
+    EXPECT_EQ(s.wrong_thread.load(), 0) << "callbacks ran off the GUI thread";
+    loader->wait();
+    worker_unref(made.load());
+    pump_for(20);
+    expect_payloads_freed();
+}

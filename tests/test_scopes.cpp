@@ -233,6 +233,50 @@ TEST_F(Scopes, CloseFromAnotherThreadWhileDelivering) {
     settle();
 }
 
+// Closed from another thread while a member's callback (on the GUI) waits
+// for sibling members that run until quit: the close waited for that
+// callback before it had quit the siblings, the callback for the siblings.
+// Members created in both orders, so whichever the close visits first, a
+// sibling is still running when it reaches the loader.
+TEST_F(Scopes, CloseWhileACallbackAwaitsASiblingDoesNotDeadlock) {
+    worker_scope *s = worker_scope_new("plugin");
+    auto until_quit = [](worker_ctx *ctx) {
+        while (!worker_abort_requested(ctx)) nap(1);
+    };
+    std::vector<worker *> savers;
+    for (int i = 0; i < 3; i++) savers.push_back(make(s, until_quit));
+    worker *loader = make(s, [](worker_ctx *ctx) {
+        worker_yield(ctx, nullptr, nullptr, nullptr, nullptr);
+    });
+    for (int i = 0; i < 3; i++) savers.push_back(make(s, until_quit));
+    Counters c;
+    std::atomic<bool> in_callback{false}, close_returned{false};
+    std::atomic<int> awaited{0};
+    connect_counted(loader, WORKER_EV_YIELDED, c, [&](worker_event *) {
+        in_callback = true;
+        for (worker *x : savers)
+            if (worker_await(x, -1) == WORKER_OK) awaited++;
+    });
+    for (worker *x : savers) ASSERT_EQ(worker_start(x), WORKER_OK);
+    ASSERT_EQ(worker_start(loader), WORKER_OK);
+    int rc = 1;
+    th::HangGuard guard("worker_scope_close while a callback awaits a sibling member");
+    std::thread closer([&] {
+        th::wait_no_pump(in_callback, 10000);
+        nap(20);  // the callback is waiting for the savers by now
+        rc = worker_scope_close(s, -1);
+        close_returned = true;
+    });
+    EXPECT_TRUE(pump_until([&] { return close_returned.load(); }, 20000));
+    closer.join();
+    EXPECT_EQ(rc, WORKER_OK);
+    EXPECT_EQ(awaited.load(), 6);
+    EXPECT_EQ(c.destroyed.load(), c.made.load());
+    for (worker *x : savers) worker_unref(x);
+    worker_unref(loader);
+    settle();
+}
+
 // A function that never checks for quit: close times out, the worker is
 // abandoned (still listed), and what it produces later is destroyed
 // undelivered — except that its error still reaches the error handler.
