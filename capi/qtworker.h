@@ -9,8 +9,10 @@
  * order the worker produced them. No Qt type appears here; C99 and C++.
  *
  * Status codes: 0 = OK, negative = error, worker_strerror() gives the text.
- * A worker created on a QThread that runs its own event loop delivers there;
- * once that thread has ended, its events are destroyed undelivered (no
+ * A worker created on a QThread while it runs its own event loop (in a slot,
+ * a timer, a queued call) delivers there; made on any other thread (one
+ * whose run() never calls exec(), a pool task) it delivers on the GUI
+ * thread. Once a home thread has ended, its events are destroyed undelivered (no
  * callback runs on a finished thread; payloads are still destroyed once).
  * No C++ exception ever leaves a call: out of memory is WORKER_ENOMEM (and
  * what the call was handed is destroyed), a thread the system refuses is

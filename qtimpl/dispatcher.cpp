@@ -414,10 +414,15 @@ static Dispatcher *dispatcher_for_thread(QThread *home) {
 // Resolved when the worker is created, while its thread surely lives: a
 // thread without its own event loop would never deliver, so it gets the
 // GUI thread's dispatcher (at start, when an application exists).
+// The creating thread is the home only while it runs an event loop (the
+// worker is made in a slot, a timer, a queued call). Every started QThread
+// has an event dispatcher, but one whose run() never calls exec()
+// (QThread::create, a QThreadPool or QtConcurrent task, a loader thread)
+// would never deliver: its workers use the GUI thread.
 Dispatcher *creator_home_dispatcher() {
     QThread *t = QThread::currentThread();
     auto *app = QCoreApplication::instance();
-    if (!app || t == app->thread() || !t->eventDispatcher()) return nullptr;
+    if (!app || t == app->thread() || !t->eventDispatcher() || t->loopLevel() == 0) return nullptr;
     return dispatcher_for_thread(t);
 }
 

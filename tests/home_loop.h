@@ -1,5 +1,5 @@
-// A QThread that becomes a worker's home: it creates (and starts) the worker
-// itself, then runs its own event loop, and ends that loop itself when asked.
+// A QThread that becomes a worker's home: it runs its own event loop and
+// creates (and starts) the worker from inside it, and ends that loop itself when asked.
 // No Qt cross-thread call sets it up or stops it: a quit() from another
 // thread writes Qt's wake-up descriptor while the ending thread closes it,
 // across a Qt lock ThreadSanitizer cannot see. The worker is handed over
@@ -36,7 +36,9 @@ public:
 
 private:
     void run() override {
-        made_ = make_();
+        // Made from inside the loop: a thread is a worker's home only while
+        // it runs one (made before exec(), the worker would use the GUI).
+        QTimer::singleShot(0, [this] { made_ = make_(); });
         QTimer poll;
         QObject::connect(&poll, &QTimer::timeout, [this] {
             if (stop_.load()) quit();
