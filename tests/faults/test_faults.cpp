@@ -35,6 +35,11 @@ std::vector<std::unique_ptr<Job>> use_up_idle_threads() {
         int rc = j->start();
         if (rc == WORKER_EAGAIN) break;
         EXPECT_EQ(rc, WORKER_OK);
+        // Parked on a thread, or queued until the pool's monitor tries (and
+        // fails) to make one: on a loaded machine the whole loop could
+        // otherwise outrun the monitor and queue every worker.
+        worker *w = j->w;
+        wait_no_pump([w] { return worker_is_paused(w) || fault::failures(fault::Thread) > 0; }, 5000);
         parked.push_back(std::move(j));
     }
     EXPECT_GT(fault::failures(fault::Thread), 0);
