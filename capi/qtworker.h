@@ -80,6 +80,9 @@ enum { WORKER_OK = 0,        /**< success                                  */
        WORKER_ENOAPP = -7,   /**< no QCoreApplication                      */
        WORKER_EBUSY = -8,    /**< serial group / home thread is busy       */
        WORKER_EAGAIN = -9 }; /**< no thread could be created: retry later  */
+/** Command queues and pipelines: worker_receive() returns WORKER_EOF
+    (positive: not an error) once its input is closed and drained. */
+enum { WORKER_EOF = 2 };
 
 /** The library's version as QTWORKER_VERSION_HEX / _STRING (compare with the
     header's macros to detect a mismatched shared library). */
@@ -253,9 +256,25 @@ QTWORKER_API void worker_set_error_handler(worker_callback cb, void *user_data);
     connected on that thread before it runs its loop again (e.g. right after
     worker_start) still see every event, STARTED included. */
 QTWORKER_API int  worker_start(worker *w);
-/** Queue a value for the worker's next receiving worker_yield (FIFO, NULL is
-    a value, nothing lost). Allowed before start. */
+/** Queue a value for the worker's next worker_receive or receiving
+    worker_yield (FIFO, NULL is a value, nothing lost). Allowed before start.
+    ESTATE (value destroyed) once its input is closed. */
 QTWORKER_API int  worker_send(worker *w, void *value, worker_destroy_fn destroy);
+/** End w's input (any thread, also before start): later sends give ESTATE;
+    worker_receive gives WORKER_EOF once all sent before was received. Workers
+    still piped into w are quit. ESTATE if already closed or w has ended. */
+QTWORKER_API int  worker_close_input(worker *w);
+/** Before `from` starts: its yields go, in order, into to's input instead of
+    its YIELDED callbacks (its other events still reach the GUI). from's policy
+    and capacity govern the link: BLOCK waits while `capacity` of its values
+    are unreceived in `to`; LATEST replaces its newest unreceived one (counted
+    by worker_dropped); QUEUE never waits. Many may pipe into one: when all
+    have ended, to's input closes. When `to` ends or is quit, or its input is
+    closed, the workers still piped into it are quit (a yield into it gives
+    ABORTED); values it never received are destroyed when it ends. ESTATE:
+    from started or piped already, `to` ended, quit or closed. EINVAL: NULL,
+    from == to, a loop of pipes, a process worker. */
+QTWORKER_API int  worker_pipe(worker *from, worker *to);
 /** Ask the worker to park at its next worker_yield / worker_abort_requested;
     PAUSED is emitted when it has. Allowed before start (it then parks at its
     first worker_yield / worker_abort_requested). */
@@ -355,6 +374,13 @@ QTWORKER_API int worker_scope_close(worker_scope *s, int timeout_ms);
     (EINVAL); with neither, sent values stay queued. */
 QTWORKER_API int  worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
                                void **sent, worker_destroy_fn *sent_destroy);
+/** Wait up to timeout_ms (-1 = forever, 0 = poll) for the oldest value sent
+    or piped in: RECEIVED (*value and *destroy are yours now), ETIMEDOUT,
+    ABORTED once quit was asked (at once, also while waiting), WORKER_EOF once
+    the input is closed and drained. Parks while paused (PAUSED), receiving
+    nothing until resumed. EINVAL for NULL value or destroy. */
+QTWORKER_API int  worker_receive(worker_ctx *ctx, void **value, worker_destroy_fn *destroy,
+                                 int timeout_ms);
 /** 1 once quit was asked, else 0; parks here first if a pause was asked. */
 QTWORKER_API int  worker_abort_requested(worker_ctx *ctx);
 /** Set the function's result (last call wins); delivered as RETURNED. */

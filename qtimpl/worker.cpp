@@ -83,7 +83,10 @@ int control(worker *w, F &&change) {
     return WORKER_OK;
 }
 
-void request_pause(worker *w) { w->pause_requested = true; }
+void request_pause(worker *w) {
+    w->pause_requested = true;
+    qtw::wake_receiver_locked(w);  // a worker waiting in worker_receive parks now
+}
 
 void request_resume(worker *w) {
     w->pause_requested = false;
@@ -110,6 +113,7 @@ static void fill_from_options(worker *w, const worker_options *opts, int policy)
 
 worker::~worker() {
     if (scoped) qtw::scope_forget(this);
+    qtw::pipe_forget(this);
     if (!arg_consumed && arg_destroy) arg_destroy(arg);
     for (auto &s : inbox) destroy_value(s.value, s.destroy);
     stream.for_each([](qtw::Entry &e) { e.release(); });
@@ -300,9 +304,10 @@ int worker_send(worker *w, void *value, worker_destroy_fn destroy) {
     if (h) {
         try {
             std::lock_guard<qtw::StreamMutex> lk(h->mu);
-            if (!ended(h.get())) {
+            if (!ended(h.get()) && !h->input_closed) {
                 qtw::fault::check(qtw::fault::Inbox);
                 h->inbox.push_back({value, destroy});  // strong guarantee: on throw not queued
+                qtw::wake_receiver_locked(h.get());
                 if (h->poke) h->poke(h.get());
                 return WORKER_OK;
             }
@@ -333,7 +338,10 @@ int worker_quit(worker *w) {
         x->pause_cv.notify_all();
         x->space_cv.notify_all();
     });
-    if (rc == WORKER_OK) qtw::group_on_quit(w);
+    if (rc == WORKER_OK) {
+        qtw::group_on_quit(w);
+        qtw::pipe_stop_sources(w);  // stopping a sink stops what is piped into it
+    }
     return rc;
 }
 

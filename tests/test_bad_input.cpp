@@ -420,7 +420,8 @@ TEST(BadInput, ExtraUnrefOfRunningWorkerIsIgnored) {
 TEST(BadInput, StrerrorIsDistinctForEveryCode) {
     const int codes[] = {WORKER_OK,      WORKER_RECEIVED, WORKER_EINVAL,
                          WORKER_ESTATE,  WORKER_ETHREAD,  WORKER_ENOMEM,
-                         WORKER_ETIMEDOUT, WORKER_ABORTED, WORKER_ENOAPP};
+                         WORKER_ETIMEDOUT, WORKER_ABORTED, WORKER_ENOAPP,
+                         WORKER_EOF};
     std::set<std::string> texts;
     for (int c : codes) {
         const char *s = worker_strerror(c);
@@ -429,7 +430,7 @@ TEST(BadInput, StrerrorIsDistinctForEveryCode) {
         texts.insert(s);
     }
     EXPECT_EQ(texts.size(), sizeof codes / sizeof codes[0]) << "one distinct text per code";
-    for (int unknown : {2, -8, 12345, INT_MIN, INT_MAX}) {
+    for (int unknown : {3, -8, 12345, INT_MIN, INT_MAX}) {
         const char *s = worker_strerror(unknown);
         ASSERT_NE(s, nullptr) << unknown;
         EXPECT_STRNE(s, "") << unknown;
