@@ -125,11 +125,12 @@ TEST(Receive, TimesOutAndPolls) {
         codes.push_back(receive_int(ctx, &v, 0));   // poll, empty
         codes.push_back(receive_int(ctx, &v, 30));  // wait, nothing comes
         timed_out = true;
-        codes.push_back(receive_int(ctx, &v, 10000));  // the send below comes
+        codes.push_back(receive_int(ctx, &v, -1));  // the send below wakes it
         value = v;
     });
     ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_TRUE(wait_no_pump(timed_out));
+    nap(20);  // most likely waiting by now: the send must wake it
     ASSERT_EQ(worker_send(j.w, payload(8), payload_free), WORKER_OK);
     ASSERT_TRUE(j.rec->wait_finished());
     EXPECT_EQ(codes, (std::vector<int>{WORKER_ETIMEDOUT, WORKER_ETIMEDOUT, WORKER_RECEIVED}));
