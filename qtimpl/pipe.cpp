@@ -79,6 +79,16 @@ void quit_sources(worker *to) {
     }
 }
 
+// One source of `to` less; the last one closes its input. Pipes mutex held.
+void unlist_source(worker *to) {
+    std::lock_guard<StreamMutex> lt(to->mu);
+    if (--to->open_sources == 0 && !to->input_closed && !to->pipe_in.empty()) {
+        to->input_closed = true;
+        wake_receiver_locked(to);
+        if (to->poke) to->poke(to);
+    }
+}
+
 // The source of l has ended (or is freed unstarted): the sink loses an
 // open source, the last one closes its input, and the link lets go of it.
 void source_done(Link *l) {
@@ -88,14 +98,12 @@ void source_done(Link *l) {
         if (!l->holds_to) return;
         l->holds_to = false;
         to = l->to;
-        std::lock_guard<StreamMutex> lt(to->mu);
-        l->source_open = false;
-        l->producer_waiting = false;
-        if (--to->open_sources == 0 && !to->input_closed) {
-            to->input_closed = true;
-            wake_receiver_locked(to);
-            if (to->poke) to->poke(to);
+        {
+            std::lock_guard<StreamMutex> lt(to->mu);
+            l->source_open = false;
+            l->producer_waiting = false;
         }
+        unlist_source(to);
     }
     release(to);
 }
@@ -217,19 +225,31 @@ int worker_pipe(worker *from, worker *to) {
         std::lock_guard<std::mutex> lk(qtw::pipes_mutex());
         if (qtw::makes_cycle(from, to)) return WORKER_EINVAL;
         to->pipe_in.reserve(to->pipe_in.size() + 1);  // nothing can throw below
-        std::lock_guard<qtw::StreamMutex> lf(from->mu);
-        if (from->phase != qtw::Phase::Created || from->pipe_out) return WORKER_ESTATE;
-        std::lock_guard<qtw::StreamMutex> lt(to->mu);
-        if (qtw::refuses_input_locked(to) || to->abort_requested) return WORKER_ESTATE;
+        // One worker's mu at a time (a yield takes from's, then to's): first
+        // count the source in to, then claim from. A close, quit or end of
+        // `to` in between finds the link (we hold the pipes mutex) and quits
+        // from, as for any source.
+        {
+            std::lock_guard<qtw::StreamMutex> lt(to->mu);
+            if (qtw::refuses_input_locked(to) || to->abort_requested) return WORKER_ESTATE;
+            to->open_sources++;
+        }
         link->from.store(from);
         link->to = to;
         link->holds_to = true;
         link->capacity = from->capacity;
-        to->total_refs.fetch_add(1);  // the link's reference, until from has ended
-        to->open_sources++;
-        to->pipe_in.push_back(link);
-        from->pipe_out = std::move(link);
-        return WORKER_OK;
+        {
+            std::lock_guard<qtw::StreamMutex> lf(from->mu);
+            if (from->phase == qtw::Phase::Created && !from->pipe_out) {
+                from->pipe_out = link;
+                to->total_refs.fetch_add(1);  // the link's reference, until from has ended
+                to->pipe_in.push_back(std::move(link));
+                return WORKER_OK;
+            }
+        }
+        link->holds_to = false;
+        qtw::unlist_source(to);  // from had started or was piped already
+        return WORKER_ESTATE;
     });
     qtw::release(to);
     qtw::release(from);

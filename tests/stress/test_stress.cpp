@@ -229,8 +229,8 @@ void body(worker_ctx *ctx, void *arg) {
             // library's reference keeps t->w valid while the function runs.
             expect_rc("worker_pause(self)", worker_pause(t->w), {WORKER_OK});
         } else if (r < 95) {
-            expect_rc("worker_send(self)", worker_send(t->w, make(K_SENT, t), pl_free),
-                      {WORKER_OK, t->input_may_close ? WORKER_ESTATE : WORKER_OK});
+            int rc = worker_send(t->w, make(K_SENT, t), pl_free);  // before reading the flag
+            expect_rc("worker_send(self)", rc, {WORKER_OK, t->input_may_close ? WORKER_ESTATE : WORKER_OK});
         } else if (r < 96 && i % 2) {
             std::this_thread::sleep_for(std::chrono::microseconds(50));
         } else if (r < 96) {
