@@ -273,7 +273,8 @@ QTWORKER_API int  worker_close_input(worker *w);
     closed, the workers still piped into it are quit (a yield into it gives
     ABORTED); values it never received are destroyed when it ends. ESTATE:
     from started or piped already, `to` ended, quit or closed. EINVAL: NULL,
-    from == to, a loop of pipes, a process worker. */
+    from == to, a loop of pipes. A process worker may be either end (what is
+    piped into one must be worker_bytes *; its helper's receive counts). */
 QTWORKER_API int  worker_pipe(worker *from, worker *to);
 /** Ask the worker to park at its next worker_yield / worker_abort_requested;
     PAUSED is emitted when it has. Allowed before start (it then parks at its
@@ -546,8 +547,10 @@ QTWORKER_API void worker_process_options_init(worker_process_options *popts);
     returns or emits must be a `worker_bytes *` (or NULL) — the library reads
     it, then destroys it with the destroy it was handed with — and values it
     receives are `worker_bytes *` to free with the destroy handed over.
-    Values sent to it with worker_send() must be `worker_bytes *` (or NULL);
-    they are destroyed with their destroy once forwarded. Raw writes to the
+    Values sent to it with worker_send() (or piped into it, worker_pipe) must
+    be `worker_bytes *` (or NULL); they are destroyed with their destroy once
+    forwarded, and the function takes them with worker_receive() or a
+    receiving worker_yield(); worker_close_input() is passed on. Raw writes to the
     process's stderr (fprintf(stderr, ...), a crash report) go to this
     process's stderr; worker_stdout()/worker_stderr() give OUTPUT events.
 

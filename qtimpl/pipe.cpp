@@ -12,6 +12,8 @@
 #include "fault.h"
 #include "worker_p.h"
 
+#include <algorithm>
+
 namespace qtw {
 
 struct Link {
@@ -23,9 +25,11 @@ struct Link {
     worker *to = nullptr;
     bool holds_to = false;
     size_t capacity = 0;  // the source's (immutable)
+    worker_policy policy = WORKER_BLOCK;
     // Guarded by to->mu.
     size_t unreceived = 0;          // this link's values in to's inbox
     Sent *latest = nullptr;         // LATEST: that value, replaceable
+    size_t in_helper = 0;           // of unreceived: forwarded to a process sink's helper
     bool producer_waiting = false;  // BLOCK: the source waits for room
     bool source_open = true;        // the source has not ended
 };
@@ -175,6 +179,56 @@ void wake_producer(worker *from) {
     release(from);
 }
 
+void take_forwardable_locked(worker *w, std::deque<Sent> &out) {
+    while (!w->inbox.empty()) {
+        Sent &s = w->inbox.front();
+        if (Link *l = s.link) {
+            if (l->policy == WORKER_LATEST && l->in_helper > 0) break;
+            out.push_back(s);  // before any change: a throw leaves all as it was
+            if (l->latest == &s) l->latest = nullptr;  // in the helper: no longer replaceable
+            l->in_helper++;
+        } else {
+            out.push_back(s);
+        }
+        w->inbox.pop_front();
+    }
+}
+
+void helper_took(worker *w, std::deque<Link *> &in_helper, long long n) {
+    std::vector<worker *> wake;
+    wake.reserve(std::min<size_t>(in_helper.size(), (size_t)std::max(n, 0LL)));
+    {
+        std::lock_guard<StreamMutex> lk(w->mu);
+        for (; n > 0 && !in_helper.empty(); n--) {
+            Link *l = in_helper.front();
+            in_helper.pop_front();
+            if (!l) continue;  // a plain send
+            worker *from = nullptr;
+            l->in_helper--;
+            link_taken_locked(l, &from);
+            if (from) wake.push_back(from);
+        }
+    }
+    for (worker *from : wake) wake_producer(from);
+}
+
+int pipe_push(worker *w, Entry &&e) {
+    Entry stale;
+    int rc;
+    {
+        ScheduleAfterUnlock schedule;
+        try {
+            std::unique_lock<StreamMutex> lk(w->mu);
+            rc = pipe_push_locked(w, lk, e, &stale);
+        } catch (const std::bad_alloc &) {
+            rc = WORKER_ENOMEM;
+        }
+    }
+    stale.release();
+    e.release();  // still here only if refused
+    return rc;
+}
+
 void pipe_worker_ended(worker *w) {
     if (w->pipe_out) source_done(w->pipe_out.get());
     bool is_sink;
@@ -219,8 +273,6 @@ int worker_pipe(worker *from, worker *to) {
         return WORKER_EINVAL;
     }
     int rc = qtw::guarded([&]() -> int {
-        // Process workers relay through their proxy (not yet piped: EINVAL).
-        if (from->poke || to->poke) return WORKER_EINVAL;
         auto link = std::make_shared<qtw::Link>();
         std::lock_guard<std::mutex> lk(qtw::pipes_mutex());
         if (qtw::makes_cycle(from, to)) return WORKER_EINVAL;
@@ -238,6 +290,7 @@ int worker_pipe(worker *from, worker *to) {
         link->to = to;
         link->holds_to = true;
         link->capacity = from->capacity;
+        link->policy = from->policy;
         {
             std::lock_guard<qtw::StreamMutex> lf(from->mu);
             if (from->phase == qtw::Phase::Created && !from->pipe_out) {

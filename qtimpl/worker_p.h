@@ -250,6 +250,9 @@ struct worker {
     // The module's function of a process worker, running in the helper
     // process (process_child.cpp): worker_call_home is refused there.
     bool helper_process = false;
+    // In the helper: called (under mu) when the function takes an input
+    // value, so the parent can count it received (pipes into a process).
+    void (*on_input_taken)(worker *) = nullptr;
 
     // --- delivery side (home thread only)
     // (its own cache lines: the consumer's half, away from the producer's)
@@ -399,6 +402,14 @@ int pipe_push_locked(worker *w, std::unique_lock<StreamMutex> &lk, Entry &e, Ent
 void pipe_worker_ended(worker *w);  // run_worker, leftovers destroyed: close / quit
 void pipe_stop_sources(worker *w);  // quit, or input closed: quit the workers piped into w
 void pipe_forget(worker *w);        // ~worker
+// Process workers as pipe ends (pipe.cpp). A process sink forwards its
+// input in order (take_forwardable_locked: a LATEST link's value waits while
+// one is in the helper, staying replaceable); helper_took: the helper's
+// function took n forwarded values, whose links (null for a send) are the
+// front of in_helper. pipe_push: a process source's relayed yield.
+void take_forwardable_locked(worker *w, std::deque<Sent> &out);
+void helper_took(worker *w, std::deque<Link *> &in_helper, long long n);
+int pipe_push(worker *w, Entry &&e);
 // Worker-side helpers of worker_side.cpp for receive.cpp.
 int check_worker_ctx(worker_ctx *ctx);
 int park_worker_locked(worker *w, std::unique_lock<StreamMutex> &lk);

@@ -535,7 +535,9 @@ TEST(Pipe, SinkEndingStopsItsSourcesAndDestroysWhatItLeft) {
         ASSERT_TRUE(jb.rec->wait_finished());
         EXPECT_EQ(ja.rec->outcome(), WORKER_EV_ABORTED);
         EXPECT_EQ(jb.rec->outcome(), WORKER_EV_ABORTED);
-        EXPECT_EQ(a.last_rc.load(), WORKER_ABORTED);
+        // A source still waiting for a pool thread is quit before it runs.
+        for (Source *s : {&a, &b})
+            if (s->yielded > 0) EXPECT_EQ(s->last_rc.load(), WORKER_ABORTED);
     }
     expect_payloads_freed();
 }
