@@ -14,15 +14,6 @@ using namespace th;
 
 namespace {
 
-worker_options opts(worker_policy p, size_t capacity, const char *name = nullptr) {
-    worker_options o;
-    worker_options_init(&o);
-    o.policy = p;
-    o.capacity = capacity;
-    o.name = name;
-    return o;
-}
-
 // worker_receive of a counted int: *out = its value (-1 for NULL), destroyed.
 int receive_int(worker_ctx *ctx, int *out, int timeout_ms = -1) {
     void *v = nullptr;
@@ -89,6 +80,46 @@ std::vector<int> range(int from, int n) {
     for (int i = 0; i < n; i++) v[i] = from + i;
     return v;
 }
+
+// A worker receiving everything, started and (most likely) inside its
+// wait once start() returns: what wakes it must wake it.
+struct WaitingReceiver {
+    std::atomic<bool> waiting{false};
+    Received got;
+    Job j;
+    WaitingReceiver()
+        : j([this](worker_ctx *ctx) {
+              waiting = true;
+              receive_all(got)(ctx);
+          }) {}
+    void start() {
+        ASSERT_EQ(j.start(), WORKER_OK);
+        ASSERT_TRUE(wait_no_pump(waiting));
+        nap(20);
+    }
+};
+
+// A sink that receives everything once `go` is set, and a Source of n
+// values piped into it under a policy; start() starts both.
+struct GatedPipe {
+    std::atomic<bool> go{false};
+    Received got;
+    Source s;
+    worker_options o;
+    Job sink, src;
+    GatedPipe(int n, worker_policy p, size_t capacity)
+        : s{n, 0}, o(policy_options(p, capacity)),
+          sink([this](worker_ctx *ctx) {
+              wait_no_pump(go);
+              receive_all(got)(ctx);
+          }),
+          src(s.body(), &o) {}
+    void start() {
+        ASSERT_EQ(worker_pipe(src.w, sink.w), WORKER_OK);
+        ASSERT_EQ(sink.start(), WORKER_OK);
+        ASSERT_EQ(src.start(), WORKER_OK);
+    }
+};
 
 }  // namespace
 
@@ -202,15 +233,10 @@ TEST(Receive, QuitWinsOverValuesWaiting) {
 
 TEST(Receive, PauseWhileWaitingParksAndReceivesNothingUntilResumed) {
     reset_payloads();
-    std::atomic<bool> waiting{false};
-    Received got;
-    Job j([&](worker_ctx *ctx) {
-        waiting = true;
-        receive_all(got)(ctx);
-    });
-    ASSERT_EQ(j.start(), WORKER_OK);
-    ASSERT_TRUE(wait_no_pump(waiting));
-    nap(20);
+    WaitingReceiver r;
+    Received &got = r.got;
+    Job &j = r.j;
+    r.start();
     {
         HangGuard guard("a pause wakes worker_receive to park");
         ASSERT_EQ(worker_pause(j.w), WORKER_OK);
@@ -255,20 +281,12 @@ TEST(Receive, EofAfterCloseOnceEverythingBeforeWasReceived) {
 
 TEST(Receive, CloseWakesAWaitingReceiver) {
     reset_payloads();
-    std::atomic<bool> waiting{false};
-    Received got;
-    Job j([&](worker_ctx *ctx) {
-        waiting = true;
-        receive_all(got)(ctx);
-    });
-    ASSERT_EQ(j.start(), WORKER_OK);
-    ASSERT_TRUE(wait_no_pump(waiting));
-    nap(20);
+    WaitingReceiver r;
+    r.start();
     HangGuard guard("worker_close_input wakes worker_receive");
-    ASSERT_EQ(worker_close_input(j.w), WORKER_OK);
-    ASSERT_EQ(worker_await(j.w, -1), WORKER_OK);
-    EXPECT_EQ(got.last_rc, WORKER_EOF);
-    j.close();
+    ASSERT_EQ(worker_close_input(r.j.w), WORKER_OK);
+    ASSERT_EQ(worker_await(r.j.w, -1), WORKER_OK);
+    EXPECT_EQ(r.got.last_rc, WORKER_EOF);
 }
 
 TEST(Receive, YieldAndReceiveShareOneOrderedInput) {
@@ -302,7 +320,7 @@ TEST(Pipe, SourceValuesGoToTheSinkNotToTheGui) {
     {
         Received got;
         Job sink(receive_all(got));
-        auto o = opts(WORKER_BLOCK, 4, "src");
+        auto o = policy_options(WORKER_BLOCK, 4, "src");
         Job src([](worker_ctx *ctx) {
             for (int i = 0; i < 20; i++) {
                 worker_yield(ctx, payload(i), payload_free, nullptr, nullptr);
@@ -332,29 +350,19 @@ TEST(Pipe, SourceValuesGoToTheSinkNotToTheGui) {
 TEST(Pipe, BlockSourceWaitsAtCapacityUnreceived) {
     reset_payloads();
     {
-        std::atomic<bool> go{false};
-        Received got;
-        Job sink([&](worker_ctx *ctx) {
-            wait_no_pump(go);
-            receive_all(got)(ctx);
-        });
-        Source s{-1, 0};
-        auto o = opts(WORKER_BLOCK, 5);
-        Job src(s.body(), &o);
-        ASSERT_EQ(worker_pipe(src.w, sink.w), WORKER_OK);
-        ASSERT_EQ(sink.start(), WORKER_OK);
-        ASSERT_EQ(src.start(), WORKER_OK);
-        ASSERT_TRUE(wait_no_pump([&] { return s.yielded.load() >= 5; }));
+        GatedPipe p(-1, WORKER_BLOCK, 5);
+        p.start();
+        ASSERT_TRUE(wait_no_pump([&] { return p.s.yielded.load() >= 5; }));
         pump_for(100);  // room to run past the bound if it were broken
-        EXPECT_EQ(s.yielded.load(), 5);
-        go = true;
-        ASSERT_TRUE(pump_until([&] { return got.size() >= 50; }));
+        EXPECT_EQ(p.s.yielded.load(), 5);
+        p.go = true;
+        ASSERT_TRUE(pump_until([&] { return p.got.size() >= 50; }));
         HangGuard guard("quitting the sink stops a source waiting at capacity");
-        sink.close();  // stopping the sink stops the source
-        ASSERT_TRUE(src.rec->wait_finished());
-        EXPECT_EQ(src.rec->outcome(), WORKER_EV_ABORTED);
-        EXPECT_EQ(s.last_rc.load(), WORKER_ABORTED);
-        std::vector<int> g = got.snapshot();
+        p.sink.close();  // stopping the sink stops the source
+        ASSERT_TRUE(p.src.rec->wait_finished());
+        EXPECT_EQ(p.src.rec->outcome(), WORKER_EV_ABORTED);
+        EXPECT_EQ(p.s.last_rc.load(), WORKER_ABORTED);
+        std::vector<int> g = p.got.snapshot();
         EXPECT_EQ(g, range(0, (int)g.size())) << "in order, nothing lost";
     }
     expect_payloads_freed();
@@ -363,25 +371,15 @@ TEST(Pipe, BlockSourceWaitsAtCapacityUnreceived) {
 TEST(Pipe, LatestKeepsOnlyTheNewestUnreceivedValue) {
     reset_payloads();
     {
-        std::atomic<bool> go{false};
-        Received got;
-        Job sink([&](worker_ctx *ctx) {
-            wait_no_pump(go);
-            receive_all(got)(ctx);
-        });
-        Source s{1000, 0};
-        auto o = opts(WORKER_LATEST, 16);
-        Job src(s.body(), &o);
-        ASSERT_EQ(worker_pipe(src.w, sink.w), WORKER_OK);
-        ASSERT_EQ(sink.start(), WORKER_OK);
-        ASSERT_EQ(src.start(), WORKER_OK);
-        ASSERT_TRUE(src.rec->wait_finished());  // never waited on the sink
-        EXPECT_EQ(worker_dropped(src.w), 999);
+        GatedPipe p(1000, WORKER_LATEST, 16);
+        p.start();
+        ASSERT_TRUE(p.src.rec->wait_finished());  // never waited on the sink
+        EXPECT_EQ(worker_dropped(p.src.w), 999);
         EXPECT_EQ(payloads_alive(), 1) << "replaced values are destroyed at once";
-        go = true;
-        ASSERT_TRUE(sink.rec->wait_finished());
-        EXPECT_EQ(got.snapshot(), std::vector<int>{999});
-        EXPECT_EQ(got.last_rc, WORKER_EOF);
+        p.go = true;
+        ASSERT_TRUE(p.sink.rec->wait_finished());
+        EXPECT_EQ(p.got.snapshot(), std::vector<int>{999});
+        EXPECT_EQ(p.got.last_rc, WORKER_EOF);
     }
     expect_payloads_freed();
 }
@@ -389,22 +387,12 @@ TEST(Pipe, LatestKeepsOnlyTheNewestUnreceivedValue) {
 TEST(Pipe, QueueNeverWaits) {
     reset_payloads();
     {
-        std::atomic<bool> go{false};
-        Received got;
-        Job sink([&](worker_ctx *ctx) {
-            wait_no_pump(go);
-            receive_all(got)(ctx);
-        });
-        Source s{300, 0};
-        auto o = opts(WORKER_QUEUE, 1);
-        Job src(s.body(), &o);
-        ASSERT_EQ(worker_pipe(src.w, sink.w), WORKER_OK);
-        ASSERT_EQ(sink.start(), WORKER_OK);
-        ASSERT_EQ(src.start(), WORKER_OK);
-        ASSERT_TRUE(src.rec->wait_finished());
-        go = true;
-        ASSERT_TRUE(sink.rec->wait_finished());
-        EXPECT_EQ(got.snapshot(), range(0, 300));
+        GatedPipe p(300, WORKER_QUEUE, 1);
+        p.start();
+        ASSERT_TRUE(p.src.rec->wait_finished());
+        p.go = true;
+        ASSERT_TRUE(p.sink.rec->wait_finished());
+        EXPECT_EQ(p.got.snapshot(), range(0, 300));
     }
     expect_payloads_freed();
 }
@@ -421,7 +409,7 @@ TEST(Pipe, ThreeStagePipelineInOrderWithinCapacity) {
         Job sink(receive_all(got));
         std::atomic<int> peak{0}, over{0};
         Source s{kValues, 0};
-        auto om = opts(WORKER_BLOCK, kCap, "refine");
+        auto om = policy_options(WORKER_BLOCK, kCap, "refine");
         Job mid([&](worker_ctx *ctx) {
             int v, received = 0;
             while (receive_int(ctx, &v) == WORKER_RECEIVED) {
@@ -432,7 +420,7 @@ TEST(Pipe, ThreeStagePipelineInOrderWithinCapacity) {
                 if (worker_yield(ctx, payload(v * 2), payload_free, nullptr, nullptr) != WORKER_OK) return;
             }
         }, &om);
-        auto os = opts(WORKER_BLOCK, kCap, "source");
+        auto os = policy_options(WORKER_BLOCK, kCap, "source");
         Job src(s.body(), &os);
         ASSERT_EQ(worker_pipe(src.w, mid.w), WORKER_OK);
         ASSERT_EQ(worker_pipe(mid.w, sink.w), WORKER_OK);
@@ -469,7 +457,7 @@ TEST(Pipe, FanInClosesTheSinkWhenEverySourceEnded) {
         Received got;
         Job sink(receive_all(got));
         Source a{500, 0}, b{500, 10000}, c{0, 0};
-        auto o = opts(WORKER_BLOCK, 3);
+        auto o = policy_options(WORKER_BLOCK, 3);
         Job ja(a.body(), &o), jb(b.body(), &o), jc(c.body(), &o);
         for (Job *j : {&ja, &jb, &jc}) ASSERT_EQ(worker_pipe(j->w, sink.w), WORKER_OK);
         ASSERT_EQ(sink.start(), WORKER_OK);
@@ -522,7 +510,7 @@ TEST(Pipe, SinkEndingStopsItsSourcesAndDestroysWhatItLeft) {
             // returns with values still unreceived
         });
         Source a{-1, 0}, b{-1, 1000};
-        auto o = opts(WORKER_BLOCK, 8);
+        auto o = policy_options(WORKER_BLOCK, 8);
         Job ja(a.body(), &o), jb(b.body(), &o);
         ASSERT_EQ(worker_pipe(ja.w, sink.w), WORKER_OK);
         ASSERT_EQ(worker_pipe(jb.w, sink.w), WORKER_OK);
@@ -553,7 +541,7 @@ TEST(Pipe, QuittingTheSinkStopsAChain) {
                 if (worker_yield(ctx, payload(v), payload_free, nullptr, nullptr) != WORKER_OK) return;
         });
         Source s{-1, 0};
-        auto o = opts(WORKER_BLOCK, 4);
+        auto o = policy_options(WORKER_BLOCK, 4);
         Job src(s.body(), &o);
         ASSERT_EQ(worker_pipe(src.w, mid.w), WORKER_OK);
         ASSERT_EQ(worker_pipe(mid.w, sink.w), WORKER_OK);
@@ -572,27 +560,17 @@ TEST(Pipe, QuittingTheSinkStopsAChain) {
 TEST(Pipe, ClosingTheSinksInputStopsABlockedSource) {
     reset_payloads();
     {
-        Received got;
-        std::atomic<bool> go{false};
-        Job sink([&](worker_ctx *ctx) {
-            wait_no_pump(go);
-            receive_all(got)(ctx);
-        });
-        Source s{-1, 0};
-        auto o = opts(WORKER_BLOCK, 2);
-        Job src(s.body(), &o);
-        ASSERT_EQ(worker_pipe(src.w, sink.w), WORKER_OK);
-        ASSERT_EQ(src.start(), WORKER_OK);
-        ASSERT_EQ(sink.start(), WORKER_OK);
-        ASSERT_TRUE(wait_no_pump([&] { return s.yielded.load() >= 2; }));
+        GatedPipe p(-1, WORKER_BLOCK, 2);
+        p.start();
+        ASSERT_TRUE(wait_no_pump([&] { return p.s.yielded.load() >= 2; }));
         HangGuard guard("close_input stops a source waiting at capacity");
-        ASSERT_EQ(worker_close_input(sink.w), WORKER_OK);
-        ASSERT_TRUE(src.rec->wait_finished());
-        EXPECT_EQ(src.rec->outcome(), WORKER_EV_ABORTED);
-        go = true;
-        ASSERT_TRUE(sink.rec->wait_finished());
-        EXPECT_EQ(got.snapshot(), range(0, 2)) << "what was piped before the close is received";
-        EXPECT_EQ(got.last_rc, WORKER_EOF);
+        ASSERT_EQ(worker_close_input(p.sink.w), WORKER_OK);
+        ASSERT_TRUE(p.src.rec->wait_finished());
+        EXPECT_EQ(p.src.rec->outcome(), WORKER_EV_ABORTED);
+        p.go = true;
+        ASSERT_TRUE(p.sink.rec->wait_finished());
+        EXPECT_EQ(p.got.snapshot(), range(0, 2)) << "what was piped before the close is received";
+        EXPECT_EQ(p.got.last_rc, WORKER_EOF);
     }
     expect_payloads_freed();
 }
@@ -636,7 +614,7 @@ TEST(Pipe, UnstartedSourceOfAnEndedSinkRunsAlreadyQuit) {
 TEST(Pipe, UnrefOfAnUnstartedSinkStopsItsSources) {
     reset_payloads();
     Source s{-1, 0};
-    auto o = opts(WORKER_BLOCK, 2);
+    auto o = policy_options(WORKER_BLOCK, 2);
     Job src(s.body(), &o);
     worker *sink = worker_create([](worker_ctx *, void *) {}, nullptr, nullptr, nullptr);
     ASSERT_EQ(worker_pipe(src.w, sink), WORKER_OK);

@@ -14,14 +14,7 @@ using namespace th;
 
 namespace {
 
-std::string module(const char *name) {
-    if (const char *dir = std::getenv("QTW_PROCESS_MODULES")) return std::string(dir) + "/" + name;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    std::string self = n > 0 ? std::string(exe, (size_t)n) : std::string("./x");
-    return self.substr(0, self.rfind('/')) + "/process_modules/" + name;
-}
-const std::string kMods = module("procmods.so");
+const std::string kMods = process_module("procmods.so");
 
 std::atomic<int> bytes_alive{0};  // worker_bytes this test made, not yet freed
 worker_bytes *counted_int(int v) {
@@ -100,14 +93,6 @@ struct BytesSource {
     }
 };
 
-worker_options opts(worker_policy p, size_t capacity) {
-    worker_options o;
-    worker_options_init(&o);
-    o.policy = p;
-    o.capacity = capacity;
-    return o;
-}
-
 std::vector<long long> numbers(long long n) {
     std::vector<long long> v;
     for (long long i = 0; i < n; i++) v.push_back(i);
@@ -146,7 +131,7 @@ TEST(ProcessPipes, ThreadSourceIntoAProcessSinkInOrder) {
     {
         ProcSink sink("pm_receive_echo");
         BytesSource src{2000};
-        auto o = opts(WORKER_BLOCK, 4);
+        auto o = policy_options(WORKER_BLOCK, 4);
         Job job(src.body(), &o);
         ASSERT_EQ(worker_pipe(job.w, sink.w), WORKER_OK);
         ASSERT_EQ(sink.start(), WORKER_OK);
@@ -168,7 +153,7 @@ TEST(ProcessPipes, APausedProcessSinkHoldsItsSourceAtCapacity) {
     {
         ProcSink sink("pm_receive_echo");
         BytesSource src{-1};
-        auto o = opts(WORKER_BLOCK, 3);
+        auto o = policy_options(WORKER_BLOCK, 3);
         Job job(src.body(), &o);
         ASSERT_EQ(worker_pipe(job.w, sink.w), WORKER_OK);
         ASSERT_EQ(worker_pause(sink.w), WORKER_OK);  // parks at its first receive
@@ -204,7 +189,7 @@ TEST(ProcessPipes, ProcessSourceIntoAThreadSink) {
         }
     });
     {
-        auto o = opts(WORKER_BLOCK, 4);
+        auto o = policy_options(WORKER_BLOCK, 4);
         ProcSink src("pm_count", &n, sizeof n, &o);
         ASSERT_EQ(worker_pipe(src.w, sink.w), WORKER_OK);
         ASSERT_EQ(sink.start(), WORKER_OK);
@@ -220,7 +205,7 @@ TEST(ProcessPipes, ProcessSourceIntoAThreadSink) {
 
 TEST(ProcessPipes, ProcessIntoProcess) {
     uint64_t n = 300;
-    auto o = opts(WORKER_BLOCK, 4);
+    auto o = policy_options(WORKER_BLOCK, 4);
     ProcSink src("pm_count", &n, sizeof n, &o);
     ProcSink sink("pm_receive_echo");
     ASSERT_EQ(worker_pipe(src.w, sink.w), WORKER_OK);
@@ -236,7 +221,7 @@ TEST(ProcessPipes, LatestIntoAPausedProcessSinkKeepsTheNewest) {
     {
         ProcSink sink("pm_receive_echo");
         BytesSource src{1000};
-        auto o = opts(WORKER_LATEST, 8);
+        auto o = policy_options(WORKER_LATEST, 8);
         Job job(src.body(), &o);
         ASSERT_EQ(worker_pipe(job.w, sink.w), WORKER_OK);
         ASSERT_EQ(worker_pause(sink.w), WORKER_OK);
