@@ -82,6 +82,9 @@ enum { WORKER_OK = 0,        /**< success                                  */
        WORKER_ENOAPP = -7,   /**< no QCoreApplication                      */
        WORKER_EBUSY = -8,    /**< serial group / home thread is busy       */
        WORKER_EAGAIN = -9 }; /**< no thread could be created: retry later  */
+/** Command queues and pipelines: worker_receive() returns WORKER_EOF
+    (positive: not an error) once its input is closed and drained. */
+enum { WORKER_EOF = 2 };
 
 /** The library's version as QTWORKER_VERSION_HEX / _STRING (compare with the
     header's macros to detect a mismatched shared library). */
@@ -261,9 +264,26 @@ QTWORKER_API void worker_set_error_handler(worker_callback cb, void *user_data);
     connected on that thread before it runs its loop again (e.g. right after
     worker_start) still see every event, STARTED included. */
 QTWORKER_API int  worker_start(worker *w);
-/** Queue a value for the worker's next receiving worker_yield (FIFO, NULL is
-    a value, nothing lost). Allowed before start. */
+/** Queue a value for the worker's next worker_receive or receiving
+    worker_yield (FIFO, NULL is a value, nothing lost). Allowed before start.
+    ESTATE (value destroyed) once its input is closed. */
 QTWORKER_API int  worker_send(worker *w, void *value, worker_destroy_fn destroy);
+/** End w's input (any thread, also before start): later sends give ESTATE;
+    worker_receive gives WORKER_EOF once all sent before was received. Workers
+    still piped into w are quit. ESTATE if already closed or w has ended. */
+QTWORKER_API int  worker_close_input(worker *w);
+/** Before `from` starts: its yields go, in order, into to's input instead of
+    its YIELDED callbacks (its other events still reach the GUI). from's policy
+    and capacity govern the link: BLOCK waits while `capacity` of its values
+    are unreceived in `to`; LATEST replaces its newest unreceived one (counted
+    by worker_dropped); QUEUE never waits. Many may pipe into one: when all
+    have ended, to's input closes. When `to` ends or is quit, or its input is
+    closed, the workers still piped into it are quit (a yield into it gives
+    ABORTED); values it never received are destroyed when it ends. ESTATE:
+    from started or piped already, `to` ended, quit or closed. EINVAL: NULL,
+    from == to, a loop of pipes. A process worker may be either end (what is
+    piped into one must be worker_bytes *; its helper's receive counts). */
+QTWORKER_API int  worker_pipe(worker *from, worker *to);
 /** Ask the worker to park at its next worker_yield / worker_abort_requested;
     PAUSED is emitted when it has. Allowed before start (it then parks at its
     first worker_yield / worker_abort_requested). */
@@ -384,6 +404,13 @@ QTWORKER_API int  worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn d
 QTWORKER_API int  worker_yield_sized(worker_ctx *ctx, void *value, size_t size,
                                      worker_destroy_fn destroy,
                                      void **sent, worker_destroy_fn *sent_destroy);
+/** Wait up to timeout_ms (-1 = forever, 0 = poll) for the oldest value sent
+    or piped in: RECEIVED (*value and *destroy are yours now), ETIMEDOUT,
+    ABORTED once quit was asked (at once, also while waiting), WORKER_EOF once
+    the input is closed and drained. Parks while paused (PAUSED), receiving
+    nothing until resumed. EINVAL for NULL value or destroy. */
+QTWORKER_API int  worker_receive(worker_ctx *ctx, void **value, worker_destroy_fn *destroy,
+                                 int timeout_ms);
 /** 1 once quit was asked, else 0; parks here first if a pause was asked. */
 QTWORKER_API int  worker_abort_requested(worker_ctx *ctx);
 /** Set the function's result (last call wins); delivered as RETURNED. */
@@ -553,8 +580,10 @@ QTWORKER_API void worker_process_options_init(worker_process_options *popts);
     returns or emits must be a `worker_bytes *` (or NULL) — the library reads
     it, then destroys it with the destroy it was handed with — and values it
     receives are `worker_bytes *` to free with the destroy handed over.
-    Values sent to it with worker_send() must be `worker_bytes *` (or NULL);
-    they are destroyed with their destroy once forwarded. Raw writes to the
+    Values sent to it with worker_send() (or piped into it, worker_pipe) must
+    be `worker_bytes *` (or NULL); they are destroyed with their destroy once
+    forwarded, and the function takes them with worker_receive() or a
+    receiving worker_yield(); worker_close_input() is passed on. Raw writes to the
     process's stderr (fprintf(stderr, ...), a crash report) go to this
     process's stderr; worker_stdout()/worker_stderr() give OUTPUT events.
 

@@ -105,6 +105,11 @@ public:
                       worker_destroy_fn *sent_destroy) {
         return worker_yield(ctx_, value, destroy, sent, sent_destroy);
     }
+    /** worker_receive(): the oldest value sent or piped in lands in *value
+        and *destroy (yours now) when it returns WORKER_RECEIVED. */
+    int receive(void **value, worker_destroy_fn *destroy, int timeout_ms = -1) {
+        return worker_receive(ctx_, value, destroy, timeout_ms);
+    }
     /** worker_abort_requested() as a bool (parks first if pause was asked). */
     bool abort_requested() { return worker_abort_requested(ctx_) == 1; }
     /** worker_return() of a `new T` value. */
@@ -207,6 +212,10 @@ public:
     /** worker_send() of a `new T` value (the receiver owns it then). */
     template <typename T>
     int send(T *value) { return worker_send(w_, value, &delete_as<T>); }
+    /** worker_close_input(): no more sends; receive gives WORKER_EOF once drained. */
+    int close_input() { return worker_close_input(w_); }
+    /** worker_pipe(this, to): this worker's yields go into to's input. */
+    int pipe_into(const Worker &to) { return worker_pipe(w_, to.w_); }
     /** worker_pause(). */
     int pause() { return worker_pause(w_); }
     /** worker_resume(). */

@@ -38,6 +38,7 @@ const char *worker_strerror(int status) {
     switch (status) {
     case WORKER_OK: return "ok";
     case WORKER_RECEIVED: return "a sent value was received";
+    case WORKER_EOF: return "end of input: it was closed and everything sent before was received";
     case WORKER_EINVAL: return "invalid argument (NULL, out of range, or unknown worker handle)";
     case WORKER_ESTATE: return "not valid in the worker's current state";
     case WORKER_ETHREAD: return "worker-side call made outside the worker's function";

@@ -286,7 +286,8 @@ bool relay_yield(worker *w, worker_bytes *value) {
     e.value = value;
     e.destroy = worker_bytes_free;
     e.size = value ? value->size : 0;  // frames count against capacity_bytes
-    return push_data(w, std::move(e)) == WORKER_OK;
+    // Piped (worker_pipe): into the sink's input, under the link's policy.
+    return (w->pipe_out ? pipe_push(w, std::move(e)) : push_data(w, std::move(e))) == WORKER_OK;
 }
 
 // ------------------------------------------------------------------ session
@@ -325,6 +326,8 @@ private:
     wire::Lender lender_;
     bool child_paused_ = false, quit_sent_ = false, outcome_ = false, eof_ = false;
     bool kill_sent_ = false, killed_ = false, broken_ = false, reaped_ = false;
+    bool close_sent_ = false;    // worker_close_input passed on
+    std::deque<Link *> in_helper_;  // forwarded sends (null) and piped values, not yet taken
     bool status_known_ = false;  // we reaped it: status_ is its wait status
     int status_ = 0;
     long long yields_ = 0;
@@ -440,13 +443,14 @@ void Session::queue(wire::Type type, const char *text, size_t len, const worker_
 // not yet passed on), pause / resume, sent values; and, quit or not, the
 // flow control: acknowledgements and the lent buffers freed here.
 void Session::sync_owner() {
-    bool abort, pause;
+    bool abort, pause, close;
     std::deque<Sent> sends;
     {
         std::lock_guard<qtw::StreamMutex> lk(w_->mu);
         abort = w_->abort_requested;
         pause = w_->pause_requested;
-        if (!abort) sends.swap(w_->inbox);
+        if (!abort) take_forwardable_locked(w_, sends);
+        close = w_->input_closed && w_->inbox.empty() && !close_sent_;
     }
     if (abort && !quit_sent_) {
         // Sends, pauses and resumes not yet passed on are pointless now. INIT
@@ -477,6 +481,11 @@ void Session::sync_owner() {
     for (Sent &s : sends) {
         queue(wire::kSend, nullptr, 0, static_cast<worker_bytes *>(s.value), s.value != nullptr);
         if (s.destroy) s.destroy(s.value);  // forwarded: the child has its own copy
+        in_helper_.push_back(s.link);       // received once the child says it took it
+    }
+    if (close && !abort) {
+        queue(wire::kClose);
+        close_sent_ = true;
     }
     std::vector<uint64_t> ids;
     {
@@ -604,6 +613,7 @@ bool Session::handle(wire::In &in) {
     case wire::kReturn: worker_return(ctx_, in.take(), worker_bytes_free); outcome_ = true; break;
     case wire::kFail: worker_fail(ctx_, (int)in.h.a, "%s", text); outcome_ = true; break;
     case wire::kAborted: outcome_ = true; break;
+    case wire::kTaken: helper_took(w_, in_helper_, in.h.a); break;
     default: return false;
     }
     return true;

@@ -96,6 +96,25 @@ void on_event(worker_event *ev, void *) {
     }
 }
 
+// The function took a sent value: the parent counts it received (a pipe
+// into this process waits on that). Counted here, under the worker's mu on
+// the function's thread; the main thread sends the count (taken_wake).
+std::atomic<long long> g_taken{0};
+int g_taken_pipe[2] = {-1, -1};
+
+void note_taken(worker *) {
+    g_taken.fetch_add(1);
+    char c = 1;
+    if (write(g_taken_pipe[1], &c, 1) < 0) {}  // full: a wake-up is pending anyway
+}
+
+void send_taken() {
+    char drain[64];
+    while (read(g_taken_pipe[0], drain, sizeof drain) > 0) {}
+    long long n = g_taken.exchange(0);
+    if (n > 0) send_message(wire::kTaken, n, 0, nullptr, nullptr, false);
+}
+
 void given_back(const worker_bytes *ids) {
     for (size_t i = 0; ids && i + sizeof(uint64_t) <= ids->size; i += sizeof(uint64_t)) {
         uint64_t id;
@@ -117,6 +136,7 @@ void read_parent() {
         case wire::kPause: worker_pause(g_worker); break;
         case wire::kResume: worker_resume(g_worker); break;
         case wire::kQuit: worker_quit(g_worker); break;
+        case wire::kClose: worker_close_input(g_worker); break;
         case wire::kGo: worker_start(g_worker); break;
         case wire::kAck: g_unacked = std::max<int64_t>(0, g_unacked - in.h.a); break;
         case wire::kRelease: given_back(in.value); break;
@@ -241,10 +261,14 @@ extern "C" int worker_procd_main(int argc, char **argv) {
     g_worker = worker_create(fn, arg, worker_bytes_free, &o);
     if (!g_worker) fail_early("cannot create the worker");
     g_worker->helper_process = true;  // no worker_call_home: see qtworker.h
+    if (pipe2(g_taken_pipe, O_CLOEXEC | O_NONBLOCK) != 0) fail_early("cannot create a pipe");
+    g_worker->on_input_taken = note_taken;
     for (int t = WORKER_EV_STARTED; t <= WORKER_EV_OUTPUT; t++)
         worker_connect(g_worker, (worker_event_type)t, on_event, nullptr, nullptr);
     QSocketNotifier notifier(kSock, QSocketNotifier::Read);
     QObject::connect(&notifier, &QSocketNotifier::activated, [] { read_parent(); });
+    QSocketNotifier taken(g_taken_pipe[0], QSocketNotifier::Read);
+    QObject::connect(&taken, &QSocketNotifier::activated, [] { send_taken(); });
     std::unique_ptr<QSocketNotifier> crash;
     if (install_crash_flush()) {
         crash = std::make_unique<QSocketNotifier>(g_flush_ask[0], QSocketNotifier::Read);

@@ -15,7 +15,7 @@
 namespace qtw {
 namespace wire {
 
-constexpr uint32_t kProtocol = 2;  // 2: INIT carries capacity_bytes
+constexpr uint32_t kProtocol = 2;  // 2: INIT carries capacity_bytes; kClose, kTaken (pipes)
 constexpr size_t kInlineMax = WORKER_BYTES_SHARED_MIN;  // larger: memfd
 constexpr size_t kMaxText = 32 * 1024;                  // longer text is cut
 // Values passed by descriptor (large: frames) the helper may have sent
@@ -36,6 +36,7 @@ enum Type : uint32_t {
     kQuit,
     kRelease,    // value = u64 ids of lent buffers the parent has freed
     kAck,        // a = how many values passed by descriptor are now in the stream
+    kClose,      // worker_close_input: no more sends after those before it
     // helper -> parent
     // (a value passed as a descriptor carries b = its lend id, 0 = none)
     kYield = 16, // value
@@ -47,6 +48,7 @@ enum Type : uint32_t {
     kReturn,     // outcome RETURNED: value
     kFail,       // outcome ERRORED: a = code, text
     kAborted,    // outcome ABORTED
+    kTaken,      // a = how many sent values the function has received since the last
 };
 
 enum Flags : uint32_t {

@@ -96,7 +96,7 @@ int control(worker *w, F &&change) {
 
 bool request_pause(worker *w) {
     w->pause_requested = true;
-    return false;
+    return w->receive_waiting;  // a worker waiting in worker_receive parks now
 }
 
 bool request_resume(worker *w) {
@@ -125,6 +125,7 @@ static void fill_from_options(worker *w, const worker_options *opts, int policy)
 
 worker::~worker() {
     if (scoped) qtw::scope_forget(this);
+    qtw::pipe_forget(this);
     if (!arg_consumed && arg_destroy) arg_destroy(arg);
     for (auto &s : inbox) destroy_value(s.value, s.destroy);
     stream.for_each([](qtw::Entry &e) { e.release(); });
@@ -317,9 +318,10 @@ int worker_send(worker *w, void *value, worker_destroy_fn destroy) {
     if (h) {
         try {
             std::lock_guard<qtw::StreamMutex> lk(h->mu);
-            if (!ended(h.get())) {
+            if (!ended(h.get()) && !h->input_closed) {
                 qtw::fault::check(qtw::fault::Inbox);
                 h->inbox.push_back({value, destroy});  // strong guarantee: on throw not queued
+                qtw::wake_receiver_locked(h.get());
                 if (h->poke) h->poke(h.get());
                 return WORKER_OK;
             }
@@ -346,7 +348,10 @@ int worker_quit(worker *w) {
         x->abort_requested = true;
         return true;
     });
-    if (rc == WORKER_OK) qtw::group_on_quit(w);
+    if (rc == WORKER_OK) {
+        qtw::group_on_quit(w);
+        qtw::pipe_stop_sources(w);  // stopping a sink stops what is piped into it
+    }
     return rc;
 }
 

@@ -170,10 +170,13 @@ struct Entry {
     void release();    // destroy the payload (exactly once)
 };
 
-// A value sent into the worker.
+struct Link;  // a pipe from one worker into another (pipe.cpp)
+
+// A value sent into the worker, or piped in through `link`.
 struct Sent {
     void *value;
     worker_destroy_fn destroy;
+    Link *link = nullptr;  // null: from worker_send
 };
 
 // A callback connection. Its user_data is destroyed exactly once: by
@@ -264,6 +267,9 @@ struct worker {
     bool space_kicked = false;
     bool scheduled = false;         // in (or being drained by) the dispatcher
     std::deque<qtw::Sent> inbox;
+    bool input_closed = false;      // worker_close_input, or its last source ended
+    bool receive_waiting = false;   // worker_receive waits on pause_cv
+    size_t open_sources = 0;        // workers piped in that have not ended
     long long yields = 0;
     std::atomic<long long> dropped{0};
     std::thread::id run_thread;
@@ -288,6 +294,11 @@ struct worker {
     bool scoped = false;
     bool scope_closed = false;      // refuses start and connect
 
+    // --- pipes (pipe.cpp): where its yields go (set before start, then read
+    // by its own thread only), and the links into it (the pipes mutex)
+    std::shared_ptr<qtw::Link> pipe_out;
+    std::vector<std::shared_ptr<qtw::Link>> pipe_in;
+
     // --- process workers (process.cpp): their state, freed with the worker,
     // and a wakeup for the proxy, called under mu after send/pause/resume/quit
     std::shared_ptr<void> ext;
@@ -295,6 +306,9 @@ struct worker {
     // The module's function of a process worker, running in the helper
     // process (process_child.cpp): worker_call_home is refused there.
     bool helper_process = false;
+    // In the helper: called (under mu) when the function takes an input
+    // value, so the parent can count it received (pipes into a process).
+    void (*on_input_taken)(worker *) = nullptr;
 
     // --- delivery side (home thread only)
     // (its own cache lines: the consumer's half, away from the producer's)
@@ -452,6 +466,34 @@ void scope_call_ended();  // a disconnected connection's running call returned
 void run_home_call(worker *w, Entry &e);
 void cancel_home_calls(Dispatcher *d);
 bool home_call_running_for(const worker *w);
+
+// Input (receive.cpp) and pipes (pipe.cpp). take_input_locked pops the
+// oldest input value; a source whose link has room again goes to *wake:
+// call wake_producer(*wake) once w->mu is released (a source's mu is taken
+// before its sink's, never after).
+bool take_input_locked(worker *w, void **value, worker_destroy_fn *destroy, worker **wake);
+void link_taken_locked(Link *l, worker **wake);  // a value of l left the sink's input
+void wake_producer(worker *from);                // null: nothing to do
+inline void wake_receiver_locked(worker *w) {
+    if (w->receive_waiting) w->pause_cv.notify_all();
+}
+// worker_yield of a piped worker: the value goes into its sink's input
+// (policy and capacity apply to the link); same contract as push_data_locked.
+int pipe_push_locked(worker *w, std::unique_lock<StreamMutex> &lk, Entry &e, Entry *stale);
+void pipe_worker_ended(worker *w);  // run_worker, leftovers destroyed: close / quit
+void pipe_stop_sources(worker *w);  // quit, or input closed: quit the workers piped into w
+void pipe_forget(worker *w);        // ~worker
+// Process workers as pipe ends (pipe.cpp). A process sink forwards its
+// input in order (take_forwardable_locked: a LATEST link's value waits while
+// one is in the helper, staying replaceable); helper_took: the helper's
+// function took n forwarded values, whose links (null for a send) are the
+// front of in_helper. pipe_push: a process source's relayed yield.
+void take_forwardable_locked(worker *w, std::deque<Sent> &out);
+void helper_took(worker *w, std::deque<Link *> &in_helper, long long n);
+int pipe_push(worker *w, Entry &&e);
+// Worker-side helpers of worker_side.cpp for receive.cpp.
+int check_worker_ctx(worker_ctx *ctx);
+int park_worker_locked(worker *w, std::unique_lock<StreamMutex> &lk);
 
 // Default error handler.
 void report_unhandled_error(worker_event *ev);

@@ -100,6 +100,8 @@ Entry auto_progress_locked(worker *w) {
 namespace qtw {
 
 worker_ctx *current_ctx() { return tls_ctx; }
+int check_worker_ctx(worker_ctx *ctx) { return check_ctx(ctx); }
+int park_worker_locked(worker *w, std::unique_lock<StreamMutex> &lk) { return park_locked(w, lk); }
 void set_current_ctx(worker_ctx *ctx) { tls_ctx = ctx; }
 
 // `text` was allocated beforehand (outside the lock): settling the outcome
@@ -188,6 +190,7 @@ void run_worker(worker *w) {
     hidden_result.release();
     for (auto &s : unreceived)
         if (s.destroy) s.destroy(s.value);
+    pipe_worker_ended(w);  // its sink may close its input; its sources are quit
     group_release(w);  // the next member of its serial group may run now
     {
         std::unique_lock<qtw::StreamMutex> lk(w->mu);
@@ -221,12 +224,14 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
     worker *w = ctx->w;
     e.size = qtw::yield_size(w, value, size);
     Entry stale, stale_progress, progress;
+    worker *source_to_wake = nullptr;
     {
         // One critical section per yield: push, progress, pause, receive.
         qtw::ScheduleAfterUnlock wake;
         std::unique_lock<qtw::StreamMutex> lk(w->mu);
         try {
-            rc = qtw::push_data_locked(w, lk, e, &stale);
+            rc = w->pipe_out ? qtw::pipe_push_locked(w, lk, e, &stale)
+                             : qtw::push_data_locked(w, lk, e, &stale);
         } catch (const std::bad_alloc &) {
             rc = WORKER_ENOMEM;  // e still holds the value: destroyed below
         }
@@ -239,13 +244,10 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
             }
         }
         if (rc == WORKER_OK) rc = park_locked(w, lk);
-        if (rc == WORKER_OK && sent && !w->inbox.empty()) {
-            *sent = w->inbox.front().value;
-            *sent_destroy = w->inbox.front().destroy;
-            w->inbox.pop_front();
+        if (rc == WORKER_OK && sent && qtw::take_input_locked(w, sent, sent_destroy, &source_to_wake))
             rc = WORKER_RECEIVED;
-        }
     }
+    qtw::wake_producer(source_to_wake);
     // Whatever was not handed to the stream is destroyed here, unlocked.
     e.release();
     stale.release();

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <climits>
 #include <unistd.h>
 
 #include <chrono>
@@ -244,6 +245,23 @@ const char *type_name(worker_event_type t) {
                                   "warned", "progress", "paused", "resumed",
                                   "aborted", "finished", "custom", "output"};
     return (int)t >= 0 && (int)t <= WORKER_EV_OUTPUT ? names[t] : "?";
+}
+
+worker_options policy_options(worker_policy p, size_t capacity, const char *name) {
+    worker_options o;
+    worker_options_init(&o);
+    o.policy = p;
+    o.capacity = capacity;
+    o.name = name;
+    return o;
+}
+
+std::string process_module(const char *name) {
+    if (const char *dir = std::getenv("QTW_PROCESS_MODULES")) return std::string(dir) + "/" + name;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    std::string self = n > 0 ? std::string(exe, (size_t)n) : std::string("./x");
+    return self.substr(0, self.rfind('/')) + "/process_modules/" + name;
 }
 
 }  // namespace th

@@ -134,6 +134,12 @@ private:
 // Resident memory of this process in bytes (/proc/self/statm).
 long resident_bytes();
 
+// worker_options with defaults but for policy, capacity and name.
+worker_options policy_options(worker_policy p, size_t capacity, const char *name = nullptr);
+// A process worker module built next to the tests (tests/process_modules),
+// or in $QTW_PROCESS_MODULES.
+std::string process_module(const char *name);
+
 const char *type_name(worker_event_type t);
 
 }  // namespace th

@@ -58,10 +58,13 @@ struct Gate {
 
 // Every worker-side call once, each handing over a counted payload where it
 // takes one; returns the statuses in a fixed order (yield, yield receiving,
-// return, fail, warn, progress, emit, abort_requested, sized yield).
+// return, fail, warn, progress, emit, abort_requested, sized yield, receive
+// forever).
 std::vector<int> call_worker_side(worker_ctx *ctx) {
     void *sent = nullptr;
     worker_destroy_fn sent_destroy = nullptr;
+    void *got = nullptr;
+    worker_destroy_fn got_destroy = nullptr;
     return {
         worker_yield(ctx, payload(1), payload_free, nullptr, nullptr),
         worker_yield(ctx, payload(2), payload_free, &sent, &sent_destroy),
@@ -72,10 +75,11 @@ std::vector<int> call_worker_side(worker_ctx *ctx) {
         worker_emit(ctx, "custom", payload(4), payload_free),
         worker_abort_requested(ctx),
         worker_yield_sized(ctx, payload(5), 1 << 20, payload_free, nullptr, nullptr),
+        worker_receive(ctx, &got, &got_destroy, -1),  // must not wait
     };
 }
 
-std::vector<int> repeated(int code) { return std::vector<int>(9, code); }
+std::vector<int> repeated(int code) { return std::vector<int>(10, code); }
 
 std::vector<int> call_worker_side_on_thread(worker_ctx *ctx) {
     std::vector<int> codes;
@@ -87,7 +91,7 @@ std::vector<int> call_worker_side_on_thread(worker_ctx *ctx) {
 // Owner-side flow-control calls with a value handed over in send.
 std::vector<int> call_owner_side(worker *w) {
     return {worker_start(w), worker_send(w, payload(9), payload_free), worker_pause(w),
-            worker_resume(w), worker_toggle_pause(w), worker_quit(w)};
+            worker_resume(w), worker_toggle_pause(w), worker_quit(w), worker_close_input(w)};
 }
 
 void expect_connect_rejected(worker *w, int expected) {
@@ -122,6 +126,8 @@ TEST(BadInput, NullHandleOwnerCalls) {
     EXPECT_EQ(worker_connect_custom(nullptr, nullptr, noop_cb, payload(0), payload_free),
               WORKER_EINVAL);
     EXPECT_EQ(worker_disconnect(nullptr, 1), WORKER_EINVAL);
+    EXPECT_EQ(worker_close_input(nullptr), WORKER_EINVAL);
+    EXPECT_EQ(worker_pipe(nullptr, nullptr), WORKER_EINVAL);
     EXPECT_EQ(worker_name(nullptr), nullptr);
     EXPECT_EQ(worker_dropped(nullptr), 0);
     size_t entries = 1, bytes = 1;
@@ -367,10 +373,13 @@ TEST(BadInput, OwnerCallsAfterTheFunctionReturned) {
     ASSERT_EQ(j.start(), WORKER_OK);
     ASSERT_EQ(worker_await(w, 10000), WORKER_OK);
     // Function returned, FINISHED maybe not yet delivered.
-    EXPECT_EQ(call_owner_side(w), std::vector<int>(6, WORKER_ESTATE)) << "before FINISHED";
+    EXPECT_EQ(call_owner_side(w), std::vector<int>(7, WORKER_ESTATE)) << "before FINISHED";
     EXPECT_EQ(worker_is_running(w), 0);
     ASSERT_TRUE(j.rec->wait_finished());
-    EXPECT_EQ(call_owner_side(w), std::vector<int>(6, WORKER_ESTATE)) << "after FINISHED";
+    EXPECT_EQ(call_owner_side(w), std::vector<int>(7, WORKER_ESTATE)) << "after FINISHED";
+    Job other(nothing, nullptr);
+    EXPECT_EQ(worker_pipe(w, other.w), WORKER_ESTATE) << "from has ended";
+    EXPECT_EQ(worker_pipe(other.w, w), WORKER_ESTATE) << "to has ended";
     expect_connect_rejected(w, WORKER_ESTATE);
     EXPECT_EQ(worker_await(w, 0), WORKER_OK) << "the function has returned";
     EXPECT_EQ(worker_is_running(w), 0);
@@ -402,6 +411,7 @@ TEST(BadInput, StaleHandleIsRejected) {
     EXPECT_EQ(worker_await(w, -1), WORKER_EINVAL);
     expect_connect_rejected(w, WORKER_EINVAL);
     EXPECT_EQ(worker_disconnect(w, 1), WORKER_EINVAL);
+    EXPECT_EQ(worker_close_input(w), WORKER_EINVAL);
     EXPECT_EQ(worker_is_running(w), 0);
     EXPECT_EQ(worker_is_paused(w), 0);
     EXPECT_EQ(worker_name(w), nullptr);
@@ -436,7 +446,8 @@ TEST(BadInput, ExtraUnrefOfRunningWorkerIsIgnored) {
 TEST(BadInput, StrerrorIsDistinctForEveryCode) {
     const int codes[] = {WORKER_OK,      WORKER_RECEIVED, WORKER_EINVAL,
                          WORKER_ESTATE,  WORKER_ETHREAD,  WORKER_ENOMEM,
-                         WORKER_ETIMEDOUT, WORKER_ABORTED, WORKER_ENOAPP};
+                         WORKER_ETIMEDOUT, WORKER_ABORTED, WORKER_ENOAPP,
+                         WORKER_EOF};
     std::set<std::string> texts;
     for (int c : codes) {
         const char *s = worker_strerror(c);
@@ -445,7 +456,7 @@ TEST(BadInput, StrerrorIsDistinctForEveryCode) {
         texts.insert(s);
     }
     EXPECT_EQ(texts.size(), sizeof codes / sizeof codes[0]) << "one distinct text per code";
-    for (int unknown : {2, -8, 12345, INT_MIN, INT_MAX}) {
+    for (int unknown : {3, -8, 12345, INT_MIN, INT_MAX}) {
         const char *s = worker_strerror(unknown);
         ASSERT_NE(s, nullptr) << unknown;
         EXPECT_STRNE(s, "") << unknown;

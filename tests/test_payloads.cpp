@@ -24,14 +24,6 @@ void count_null(void *p) {
 
 int arg_int(void *arg) { return *static_cast<int *>(arg); }
 
-worker_options opts(worker_policy p, size_t capacity) {
-    worker_options o;
-    worker_options_init(&o);
-    o.policy = p;
-    o.capacity = capacity;
-    return o;
-}
-
 worker_event_type outcome(const Recorder &r) {
     auto t = r.types();
     return t.size() >= 2 ? t[t.size() - 2] : WORKER_EV_STARTED;
@@ -86,7 +78,7 @@ TEST(Payloads, ArgDestroyedAtOnceWhenCreateFails) {
     EXPECT_EQ(worker_create(nullptr, payload(1), payload_free, nullptr), nullptr);
     EXPECT_EQ(worker_last_error(), WORKER_EINVAL);
     EXPECT_EQ(payloads_alive(), 0);
-    worker_options bad = opts(WORKER_BLOCK, (size_t)WORKER_MAX_CAPACITY + 1);
+    worker_options bad = policy_options(WORKER_BLOCK, (size_t)WORKER_MAX_CAPACITY + 1);
     EXPECT_EQ(worker_create(reads_arg, payload(1), payload_free, &bad), nullptr);
     EXPECT_EQ(payloads_alive(), 0);
 }
@@ -163,7 +155,7 @@ TEST(Payloads, YieldedTakenIsNotDestroyedByLibrary) {
 TEST(Payloads, LatestDropsAreDestroyedAndCounted) {
     reset_payloads();
     static int n = 500;
-    worker_options o = opts(WORKER_LATEST, 4);
+    worker_options o = policy_options(WORKER_LATEST, 4);
     worker *w = worker_create(yield_n, &n, nullptr, &o);
     Recorder r(w);
     ASSERT_EQ(worker_start(w), WORKER_OK);
@@ -206,7 +198,7 @@ void backlog_fn(worker_ctx *ctx, void *arg) {
 void run_backlog(int mode, bool connected) {
     reset_payloads();
     Backlog b{100, mode};
-    worker_options o = opts(WORKER_BLOCK, 1000);
+    worker_options o = policy_options(WORKER_BLOCK, 1000);
     worker *w = worker_create(backlog_fn, &b, nullptr, &o);
     b.self = w;
     std::unique_ptr<Recorder> r;

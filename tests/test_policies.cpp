@@ -11,15 +11,6 @@ using namespace th;
 
 namespace {
 
-worker_options policy(worker_policy p, size_t capacity, const char *name = nullptr) {
-    worker_options o;
-    worker_options_init(&o);
-    o.policy = p;
-    o.capacity = capacity;
-    o.name = name;
-    return o;
-}
-
 // A generator worker (a recorded Job) yielding 0..n-1 under a policy.
 struct Producer {
     const int n;                 // values to yield; < 0 = until quit
@@ -28,7 +19,7 @@ struct Producer {
     Job job;
 
     Producer(int n, const worker_options &o) : n(n), job(generate, this, &o) {}
-    Producer(int n, worker_policy p, size_t capacity) : Producer(n, policy(p, capacity)) {}
+    Producer(int n, worker_policy p, size_t capacity) : Producer(n, policy_options(p, capacity)) {}
 
     static void generate(worker_ctx *ctx, void *self) {
         auto *g = static_cast<Producer *>(self);
@@ -81,7 +72,7 @@ TEST(Policies, LatestKeepsOnlyTheNewestAndDestroysTheRest) {
 
 TEST(Policies, LatestNeverDropsWarningsOrCustomEvents) {
     reset_payloads();
-    worker_options o = policy(WORKER_LATEST, 64);
+    worker_options o = policy_options(WORKER_LATEST, 64);
     Job j([](worker_ctx *ctx) {
         for (int i = 0; i < 50; i++) {
             worker_yield(ctx, payload(i), payload_free, nullptr, nullptr);
@@ -153,8 +144,8 @@ TEST(Policies, EndlessFloodDoesNotStarveASecondWorker) {
     reset_payloads();
     // A costly callback on the flood keeps the dispatcher permanently busy.
     Costly costly{std::chrono::microseconds(2)};  // outlives the worker's callbacks
-    Producer flood(-1, policy(WORKER_QUEUE, 1024, "flood"));
-    Producer slow(20, policy(WORKER_BLOCK, 16, "slow"));
+    Producer flood(-1, policy_options(WORKER_QUEUE, 1024, "flood"));
+    Producer slow(20, policy_options(WORKER_BLOCK, 16, "slow"));
     slow.sleep_ms = 2;
     Job &a = flood.job, &b = slow.job;
     costly.attach(a.w);

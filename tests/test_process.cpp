@@ -27,14 +27,7 @@ using namespace th;
 namespace {
 
 // ---- where the modules are: $QTW_PROCESS_MODULES, else next to this test
-std::string module(const char *name) {
-    if (const char *dir = std::getenv("QTW_PROCESS_MODULES")) return std::string(dir) + "/" + name;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    std::string self = n > 0 ? std::string(exe, (size_t)n) : std::string("./x");
-    return self.substr(0, self.rfind('/')) + "/process_modules/" + name;
-}
-const std::string kMods = module("procmods.so");
+const std::string kMods = process_module("procmods.so");
 
 bool sanitized() {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -434,7 +427,7 @@ TEST(Process, CrashIsErroredWithTheSignalAndLastStderrLinesThenFinished) {
     worker_process_options po;
     worker_process_options_init(&po);
     po.stderr_lines = 60;  // room for a sanitizer's report after the module's lines
-    Proc p(module("crash_plugin.so"), "crashy_plugin_run", &steps, sizeof steps, nullptr, &po);
+    Proc p(process_module("crash_plugin.so"), "crashy_plugin_run", &steps, sizeof steps, nullptr, &po);
     ASSERT_EQ(p.start(), WORKER_OK);
     ASSERT_TRUE(p.rec->wait_finished());
     EXPECT_EQ(p.rec->count(WORKER_EV_YIELDED), 3) << "what it yielded before crashing arrives";
@@ -462,7 +455,7 @@ TEST(Process, CrashIsErroredWithTheSignalAndLastStderrLinesThenFinished) {
 TEST(Process, StuckFunctionIsKilledAfterTheGracePeriodOnQuit) {
     const int grace_ms = 300;
     worker_process_options po = grace(grace_ms);
-    Proc p(module("stuck_plugin.so"), "stubborn_plugin_run", nullptr, 0, nullptr, &po);
+    Proc p(process_module("stuck_plugin.so"), "stubborn_plugin_run", nullptr, 0, nullptr, &po);
     ASSERT_EQ(p.start(), WORKER_OK);
     ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED)) << "the function runs";
     long pid = worker_process_id(p.w);
@@ -539,7 +532,7 @@ TEST(Process, ExitWithoutOutcomeIsErroredWithTheStatus) {
 }
 
 TEST(Process, MissingModuleOrSymbolIsErroredWithTheReason) {
-    Proc missing(module("no_such_module.so"), "f");
+    Proc missing(process_module("no_such_module.so"), "f");
     Proc nosym(kMods, "no_such_function");
     ASSERT_EQ(missing.start(), WORKER_OK);
     ASSERT_EQ(nosym.start(), WORKER_OK);
@@ -592,7 +585,7 @@ TEST(Process, TimeoutOptionQuitsTheProcess) {
     worker_options_init(&o);
     o.timeout_ms = 200;
     worker_process_options po = grace(100);
-    Proc p(module("stuck_plugin.so"), "stubborn_plugin_run", nullptr, 0, &o, &po);
+    Proc p(process_module("stuck_plugin.so"), "stubborn_plugin_run", nullptr, 0, &o, &po);
     ASSERT_EQ(p.start(), WORKER_OK);
     ASSERT_TRUE(p.rec->wait_finished());
     EXPECT_EQ(p.rec->outcome(), WORKER_EV_ABORTED);
@@ -835,7 +828,7 @@ TEST_F(ProcessHostReaps, EveryEndIsFinishedWithOneOutcome) {
     const Case cases[] = {
         {kMods, "pm_return_arg", false, WORKER_EV_RETURNED},
         {kMods, "pm_fail", false, WORKER_EV_ERRORED},
-        {module("crash_plugin.so"), "crashy_plugin_run", false, WORKER_EV_ERRORED},
+        {process_module("crash_plugin.so"), "crashy_plugin_run", false, WORKER_EV_ERRORED},
         {kMods, "pm_exit", false, WORKER_EV_ERRORED},
         {kMods, "pm_ticker", true, WORKER_EV_ABORTED},
     };
@@ -994,8 +987,8 @@ TEST(Process, NothingLeaks) {
         int32_t steps = 1;
         worker_process_options po = grace(100);
         auto arg = frames_arg(4, 1 << 20);
-        Proc crash(module("crash_plugin.so"), "crashy_plugin_run", &steps, sizeof steps);
-        Proc stuck(module("stuck_plugin.so"), "stubborn_plugin_run", nullptr, 0, nullptr, &po);
+        Proc crash(process_module("crash_plugin.so"), "crashy_plugin_run", &steps, sizeof steps);
+        Proc stuck(process_module("stuck_plugin.so"), "stubborn_plugin_run", nullptr, 0, nullptr, &po);
         Proc frames(kMods, "pm_frames", arg.data(), arg.size() * sizeof(uint64_t));
         for (Proc *p : {&crash, &stuck, &frames}) ASSERT_EQ(p->start(), WORKER_OK);
         ASSERT_TRUE(crash.rec->wait_finished());

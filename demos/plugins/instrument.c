@@ -7,7 +7,10 @@
    timeout, and "stuck command" never gets a reply, so it ends ABORTED with
    WORKER_ETIMEDOUT. The device itself counts commands that overlap or run
    out of order; "serial group: on" toggles the group to show what it
-   prevents. */
+   prevents. "command queue: on" shows the other way: one long-lived worker
+   that owns the device and runs every command sent to it (worker_send) in
+   a worker_receive loop; switching it off closes its input, so it runs what
+   it was sent and ends. */
 #define _POSIX_C_SOURCE 200809L  /* vsleep_ms */
 #include <qtworker.h>
 #include "viewer_plugin.h"
@@ -55,6 +58,8 @@ typedef struct {   /* GUI-side state; the dock owns it */
     int buttons[NCOMMANDS], serial_button;
     int status, last, counters, exclusive, timeouts;  /* labels */
     int serial, next_seq, pending;
+    int queue_button, use_queue, queued;  /* the command queue: sent, not yet replied */
+    worker *queue;                        /* our reference while it runs */
     worker_scope *scope;  /* the plugin's: closed with its dock */
 } state;
 
@@ -64,23 +69,21 @@ static double detector(int position, unsigned long long *rng) {
     return 1.0 / (1.0 + x * x) + 0.01 * (vrand01(rng) - 0.5);
 }
 
-/* Worker thread: one command, start to end, on the device. */
-static void run_command(worker_ctx *ctx, void *arg) {
-    command *c = arg;
-    device *d = c->dev;
+/* One command, start to end, on the device; either kind of worker runs it.
+   give_up_ms > 0: the stuck command stops waiting after that long (the
+   command queue has no per-command timeout). NULL when out of memory. */
+static reply *execute(worker_ctx *ctx, device *d, command_kind kind, int seq, double give_up_ms) {
     FILE *log = worker_stdout(ctx);
     reply *r = calloc(1, sizeof *r);
-    unsigned long long rng = 0x9E3779B97F4A7C15ULL * (unsigned long long)c->seq;
-    int n = c->kind == MEASURE_5 ? 5 : 1;
-    if (!r) {
-        worker_fail(ctx, WORKER_ENOMEM, "no memory for a reply");
-        return;
-    }
+    unsigned long long rng = 0x9E3779B97F4A7C15ULL * (unsigned long long)seq;
+    int n = kind == MEASURE_5 ? 5 : 1;
+    double t0 = vclock_ms();
+    if (!r) return NULL;
     if (xchg(&d->busy, 1)) inc(&d->overlaps);  /* another command is inside: garbled */
-    if (xchg(&d->last_seq, c->seq) != c->seq - 1) inc(&d->out_of_order);
-    r->kind = c->kind;
-    r->seq = c->seq;
-    switch (c->kind) {
+    if (xchg(&d->last_seq, seq) != seq - 1) inc(&d->out_of_order);
+    r->kind = kind;
+    r->seq = seq;
+    switch (kind) {
     case HOME:
         vsleep_ms(20);
         st(&d->position, 0);
@@ -88,7 +91,7 @@ static void run_command(worker_ctx *ctx, void *arg) {
         break;
     case MOVE_UP:
     case MOVE_DOWN: {
-        int to = ld(&d->position) + (c->kind == MOVE_UP ? 10 : -10);
+        int to = ld(&d->position) + (kind == MOVE_UP ? 10 : -10);
         vsleep_ms(10);  /* the motor runs; an overlapping move would be lost */
         st(&d->position, to);
         fprintf(log, "moved: at %d\n", to);
@@ -96,7 +99,8 @@ static void run_command(worker_ctx *ctx, void *arg) {
     }
     case STUCK:
         fprintf(log, "sent; waiting for a reply that never comes\n");
-        while (!worker_abort_requested(ctx)) vsleep_ms(5);
+        while (!worker_abort_requested(ctx) && (give_up_ms <= 0 || vclock_ms() - t0 < give_up_ms))
+            vsleep_ms(5);
         fprintf(log, "no reply: gave up\n");
         break;
     default:  /* the measurements */
@@ -112,7 +116,35 @@ static void run_command(worker_ctx *ctx, void *arg) {
     r->position = ld(&d->position);
     inc(&d->executed);
     st(&d->busy, 0);
+    return r;
+}
+
+/* Worker thread: a worker of its own per command (serial group "stage"). */
+static void run_command(worker_ctx *ctx, void *arg) {
+    command *c = arg;
+    reply *r = execute(ctx, c->dev, c->kind, c->seq, 0);
+    if (!r) {
+        worker_fail(ctx, WORKER_ENOMEM, "no memory for a reply");
+        return;
+    }
     worker_return(ctx, r, free);
+}
+
+/* Worker thread: the command queue, one long-lived worker that owns the
+   device and runs the commands sent to it, in order, as they arrive. */
+static void run_queue(worker_ctx *ctx, void *arg) {
+    void *v;
+    worker_destroy_fn destroy;
+    int rc;
+    (void)arg;
+    while ((rc = worker_receive(ctx, &v, &destroy, -1)) == WORKER_RECEIVED) {
+        command *c = v;
+        reply *r = execute(ctx, c->dev, c->kind, c->seq, TIMEOUT_MS);
+        destroy(v);
+        if (r) worker_emit(ctx, "reply", r, free);
+    }
+    fprintf(worker_stdout(ctx), rc == WORKER_EOF ? "queue closed: every command ran\n"
+                                                 : "quit: the commands not yet run were dropped\n");
 }
 
 /* ------------------------------------------------------------ GUI thread */
@@ -165,6 +197,45 @@ static void on_finished(worker_event *ev, void *ud) {
     worker_unref(ev->source);  /* the reference from start_command */
 }
 
+static void on_queue_reply(worker_event *ev, void *ud) {
+    state *st = ud;
+    on_reply(ev, ud);
+    st->queued--;
+    st->pending--;
+    show_status(st);
+    show_counters(st);
+}
+
+static void on_queue_finished(worker_event *ev, void *ud) {
+    state *st = ud;
+    st->pending -= st->queued;  /* quit: those were dropped unrun */
+    st->queued = 0;
+    if (st->queue == ev->source) st->queue = NULL;
+    show_status(st);
+    show_counters(st);
+    worker_unref(ev->source);
+}
+
+/* The command queue worker, made on the first queued command. */
+static worker *command_queue(state *st) {
+    worker_options opts;
+    worker *w;
+    if (st->queue) return st->queue;
+    worker_options_init(&opts);
+    opts.name = "stage queue";
+    opts.scope = st->scope;
+    w = worker_create(run_queue, NULL, NULL, &opts);
+    if (!w) return NULL;
+    worker_connect_custom(w, "reply", on_queue_reply, st, NULL);
+    worker_connect(w, WORKER_EV_FINISHED, on_queue_finished, st, NULL);
+    viewer_watch_worker(st->v, w);
+    if (worker_start(w) != WORKER_OK) {
+        worker_unref(w);
+        return NULL;
+    }
+    return st->queue = w;
+}
+
 /* WORKER_EBUSY: the exclusive command found the stage in use. */
 static void refused(state *st, command_kind kind, int rc) {
     if (kind == MEASURE_EXCLUSIVE && rc == WORKER_EBUSY)
@@ -183,6 +254,20 @@ static void start_command(state *st, command_kind kind) {
     c->dev = &st->dev;
     c->kind = kind;
     c->seq = st->next_seq;  /* taken only if the start succeeds */
+    if (st->use_queue) {
+        worker *q = command_queue(st);
+        rc = q ? worker_send(q, c, free) : WORKER_ENOMEM;  /* frees c on failure */
+        if (rc != WORKER_OK) {
+            if (!q) free(c);
+            refused(st, kind, rc);
+            return;
+        }
+        st->next_seq++;
+        st->pending++;
+        st->queued++;
+        show_status(st);
+        return;
+    }
     snprintf(name, sizeof name, "stage #%d %s", c->seq, button_text[kind]);
     worker_options_init(&opts);
     opts.name = name;
@@ -226,6 +311,21 @@ static void on_serial(viewer *v, int button, const char *text, void *ud) {
     viewer_set_text(v, button, st->serial ? "serial group: on" : "serial group: OFF");
 }
 
+static void on_queue_mode(viewer *v, int button, const char *text, void *ud) {
+    state *st = ud;
+    (void)text;
+    st->use_queue = !st->use_queue;
+    /* Off: the queue runs what it was sent, then ends (WORKER_EOF). */
+    if (!st->use_queue && st->queue) worker_close_input(st->queue);
+    viewer_set_text(v, button, st->use_queue ? "command queue: on" : "command queue: off");
+}
+
+static void state_free(void *p) {
+    state *st = p;
+    if (st->queue) worker_unref(st->queue);  /* the scope stopped it: no FINISHED comes */
+    free(st);
+}
+
 int viewer_plugin_init(viewer *v) {
     state *st = calloc(1, sizeof *st);
     int dock;
@@ -233,7 +333,7 @@ int viewer_plugin_init(viewer *v) {
     st->v = v;
     st->serial = 1;
     st->next_seq = 1;
-    dock = viewer_add_dock(v, "Instrument", st, free);  /* owns st */
+    dock = viewer_add_dock(v, "Instrument", st, state_free);  /* owns st */
     if (dock < 0) return dock;
     /* Closing the dock closes the plugin: its workers stop, none of their
        callbacks runs again, and the state is freed at once. */
@@ -244,6 +344,8 @@ int viewer_plugin_init(viewer *v) {
     }
     st->serial_button = viewer_add_button(v, dock, "serial group: on");
     viewer_connect(v, st->serial_button, on_serial, st, NULL);
+    st->queue_button = viewer_add_button(v, dock, "command queue: off");
+    viewer_connect(v, st->queue_button, on_queue_mode, st, NULL);
     st->status = viewer_add_label(v, dock, "idle");
     st->last = viewer_add_label(v, dock, "no reply yet");
     st->counters = viewer_add_label(v, dock, "device");

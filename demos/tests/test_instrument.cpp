@@ -214,3 +214,49 @@ TEST_F(Instrument, WithoutTheSerialGroupTheDeviceSeesOverlaps) {
     ASSERT_TRUE(v->click(kDock, "serial group: on"));
     EXPECT_EQ(label("serial group: on"), "serial group: on");
 }
+
+// The command queue: one long-lived worker runs every command sent to it,
+// in click order; switching the queue off closes its input, so it runs what
+// it was sent and ends with WORKER_EOF.
+TEST_F(Instrument, CommandQueueRunsEveryCommandInOneWorkerInOrder) {
+    ASSERT_TRUE(v->click(kDock, "command queue: off"));
+    EXPECT_EQ(label("command queue: off"), "command queue: on");
+    const QStringList clicks = {"home", "move +10", "measure", "move +10", "measure x5", "move -10"};
+    for (const QString &c : clicks) ASSERT_TRUE(v->click(kDock, c)) << qPrintable(c);
+    EXPECT_EQ(label("idle"), QString("%1 commands pending").arg(clicks.size()));
+    ASSERT_TRUE(wait_idle()) << qPrintable(label("idle"));
+    EXPECT_EQ(device(), (std::vector<int>{(int)clicks.size(), 0, 0})) << qPrintable(label("device"));
+    EXPECT_EQ(label("no reply yet"), QString("#6 move -10: at 10"));
+    QStringList log = log_view();
+    EXPECT_EQ(log.filter(QRegularExpression("^stage queue: started$")).size(), 1) << "one worker";
+    EXPECT_EQ(log.filter(QRegularExpression("^stage #")).size(), 0) << "no worker per command";
+    int at = line_from(log, "stage queue > homed: at 0");
+    ASSERT_GE(at, 0);
+    at = line_from(log, "stage queue > moved: at 10", at);
+    ASSERT_GE(at, 0);
+    at = line_from(log, "stage queue > reading 1/1: ", at);
+    ASSERT_GE(at, 0);
+    EXPECT_NEAR(log[at].section(": ", -1).toDouble(), peak(10), 0.006);
+    at = line_from(log, "stage queue > moved: at 20", at);
+    ASSERT_GE(at, 0);
+    EXPECT_GE(line_from(log, "stage queue > reading 5/5: ", at), 0);
+    EXPECT_EQ(line_from(log, "stage queue: finished"), -1) << "it waits for the next command";
+
+    ASSERT_TRUE(v->click(kDock, "command queue: off"));  // now "on": switch it off
+    ASSERT_TRUE(wait_logged("stage queue: finished"));
+    EXPECT_GE(logged("stage queue > queue closed: every command ran"), 0);
+    EXPECT_GE(logged("stage queue: returned"), 0);
+    EXPECT_EQ(worker_live_count(), 0);
+}
+
+// Closing the viewer with commands queued: the queue worker is quit, the
+// commands it had not run are dropped (never reach the device).
+TEST_F(Instrument, ClosingDropsTheCommandsLeftInTheQueue) {
+    ASSERT_TRUE(v->click(kDock, "command queue: off"));
+    for (const char *c : {"stuck command", "move +10", "measure"}) ASSERT_TRUE(v->click(kDock, c));
+    ASSERT_TRUE(wait_logged("stage queue > sent; waiting for a reply that never comes"));
+    close_viewer();
+    EXPECT_EQ(device(), (std::vector<int>{1, 0, 0})) << "only the stuck command reached the device";
+    EXPECT_GE(logged("stage queue > quit: the commands not yet run were dropped"), 0);
+    EXPECT_GE(logged("stage queue: aborted"), 0);
+}

@@ -378,11 +378,12 @@ TEST_P(ClosePlugin, ClosingItsDockWhileBusyLeavesNothingRunningOnItsState) {
     static const std::map<std::string, Dock> dock_of = {
         {"random_images", {"Random images", "STOP!"}}, {"multiplier", {"Multiplier", "Pause"}},
         {"training", {"Training", "Train"}}, {"instrument", {"Instrument", "home"}},
-        {"isolated", {"Isolated plugins", "run crashing"}}};
+        {"isolated", {"Isolated plugins", "run crashing"}}, {"pipeline", {"Pipeline", "Stop"}}};
     const std::string plugin = GetParam();
     load(plugin.c_str());
     if (plugin == "instrument") EXPECT_TRUE(v->click("Instrument", "measure x5"));
     if (plugin == "isolated") EXPECT_TRUE(v->click("Isolated plugins", "run stuck"));
+    if (plugin == "pipeline") EXPECT_TRUE(v->click("Pipeline", "Start"));
     pump_for(150);  // busy: workers running and delivering
     const Dock &d = dock_of.at(plugin);
     auto *dock = v->findChild<QDockWidget *>(QString("plugin:") + d.title);
@@ -395,7 +396,7 @@ TEST_P(ClosePlugin, ClosingItsDockWhileBusyLeavesNothingRunningOnItsState) {
 
 INSTANTIATE_TEST_SUITE_P(EveryDockedPlugin, ClosePlugin,
                          ::testing::Values("random_images", "multiplier", "training", "instrument",
-                                           "isolated"));
+                                           "isolated", "pipeline"));
 
 class Training : public ViewerTest {
 protected:

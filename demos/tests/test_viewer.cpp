@@ -156,7 +156,7 @@ TEST_F(Api, EveryViewerCallFromAWorkerThreadIsRefusedWithAWarning) {
 class Closing : public ViewerTest {};
 
 TEST_F(Closing, WithWorkersRunningQuitsAndJoinsEveryOne) {
-    ASSERT_EQ(v->load_plugin_dir(std::getenv("VIEWER_PLUGIN_DIR")), 8);
+    ASSERT_EQ(v->load_plugin_dir(std::getenv("VIEWER_PLUGIN_DIR")), 9);
     const char *endless[] = {"random images forever", "multiplier", "camera 1 kHz"};
     ASSERT_TRUE(pump_until([&] {
         for (const char *n : endless)

@@ -120,6 +120,16 @@ int viewer_add_line_edit(viewer *v, int dock, const char *placeholder) {
     return V->add_widget(dock, Viewer::Kind::LineEdit, placeholder);
 }
 
+int viewer_add_plot(viewer *v, int dock, const char *title) {
+    VIEWER_RESOLVE(v, V);
+    return V->add_widget(dock, Viewer::Kind::Plot, title);
+}
+
+int viewer_set_plot(viewer *v, int plot, const float *y, int n) {
+    VIEWER_RESOLVE(v, V);
+    return V->set_plot(plot, y, n);
+}
+
 long viewer_connect(viewer *v, int widget, viewer_callback cb, void *user_data,
                     viewer_destroy_fn destroy) {
     Viewer *V = nullptr;

@@ -1,6 +1,7 @@
 // Plugin docks and their widgets (the C API's backends), their placement,
 // and the queries scripts (--click) and tests use to drive them.
 #include "viewer_window.h"
+#include "plot_widget.h"
 
 #include <QApplication>
 #include <QDockWidget>
@@ -151,12 +152,14 @@ void Viewer::drop_dock(int dock) {
 }
 
 // Plugin docks fill the right column, in creation order, while they fit;
-// the rest go under the Layers dock. Each keeps the room its widgets want
-// now (later growth scrolls).
+// the rest go under the Layers dock while they fit there, and then become
+// tabs of the last one placed there (so the window keeps its size). Each
+// keeps the room its widgets want now (later growth scrolls).
 void Viewer::arrange_docks() {
     arrange_pending_ = false;
     // A fifth to spare: labels grow as plugins write to them.
     int room = (height() - menuBar()->height() - statusBar()->height()) * 4 / 5, used = 0;
+    int left_used = layers_dock_->sizeHint().height();
     QDockWidget *right = nullptr, *left = layers_dock_;
     for (auto &kv : items_) {
         auto *d = kv.second.kind == Kind::Dock ? qobject_cast<QDockWidget *>(kv.second.widget) : nullptr;
@@ -171,9 +174,12 @@ void Viewer::arrange_docks() {
             else addDockWidget(Qt::RightDockWidgetArea, d);
             right = d;
             used += h + 6;  // + the separator
-        } else {
+        } else if (left == layers_dock_ || left_used + h <= room) {
             splitDockWidget(left, d, Qt::Vertical);
             left = d;
+            left_used += h + 6;
+        } else {
+            tabifyDockWidget(left, d);  // no room in either column
         }
     }
     last_plugin_dock_ = right;
@@ -190,6 +196,8 @@ int Viewer::add_widget(int dock, Kind kind, const char *text) {
         auto *l = new QLabel(t);
         l->setWordWrap(true);
         w = l;
+    } else if (kind == Kind::Plot) {
+        w = new PlotWidget(t);
     } else {
         auto *e = new QLineEdit;
         e->setPlaceholderText(t);
@@ -278,7 +286,19 @@ int Viewer::set_text(int widget, const char *text) {
     if (auto *b = qobject_cast<QPushButton *>(w)) b->setText(t);
     else if (auto *l = qobject_cast<QLabel *>(w)) l->setText(t);
     else if (auto *e = qobject_cast<QLineEdit *>(w)) e->setText(t);
-    else w->setWindowTitle(t);  // a dock
+    else if (auto *pl = dynamic_cast<PlotWidget *>(w)) {
+        pl->setWindowTitle(t);  // drawn as its caption
+        pl->update();
+    } else w->setWindowTitle(t);  // a dock
+    return VIEWER_OK;
+}
+
+int Viewer::set_plot(int widget, const float *y, int n) {
+    auto it = items_.find(widget);
+    if (it == items_.end() || !it->second.widget || (!y && n) || n < 0) return VIEWER_EINVAL;
+    auto *plot = dynamic_cast<PlotWidget *>(it->second.widget.data());
+    if (!plot) return VIEWER_ESTATE;
+    plot->set_curve(y, n);
     return VIEWER_OK;
 }
 
@@ -302,6 +322,7 @@ QWidget *Viewer::find_widget(const QString &dock, const QString &name) const {
 bool Viewer::click(const QString &dock, const QString &button) {
     auto *b = qobject_cast<QPushButton *>(find_widget(dock, button));
     if (!b || !b->isEnabled()) return false;
+    if (auto *d = findChild<QDockWidget *>("plugin:" + dock)) d->raise();  // a tab comes to the front
     b->click();
     return true;
 }
@@ -321,6 +342,7 @@ QString Viewer::text_of(const QString &dock, const QString &name) const {
     if (auto *b = qobject_cast<QPushButton *>(w)) return b->text();
     if (auto *l = qobject_cast<QLabel *>(w)) return l->text();
     if (auto *e = qobject_cast<QLineEdit *>(w)) return e->text();
+    if (w) return w->windowTitle();  // a plot's caption
     return QString();
 }
 

@@ -142,6 +142,12 @@ worker_scope *viewer_dock_scope(viewer *v, int dock);
 int viewer_add_button(viewer *v, int dock, const char *text);
 int viewer_add_label(viewer *v, int dock, const char *text);
 int viewer_add_line_edit(viewer *v, int dock, const char *placeholder);
+/* A live line plot (one curve) titled `title`; viewer_set_text changes the
+   title, viewer_set_plot the curve. */
+int viewer_add_plot(viewer *v, int dock, const char *title);
+/* Show the n samples at y (copied) as the plot's curve, spread evenly across
+   its width; the y range grows to fit. ESTATE for a widget that is no plot. */
+int viewer_set_plot(viewer *v, int plot, const float *y, int n);
 
 /* Called on the GUI thread: a button was clicked (text = its text), or
    Return was pressed in a line edit (text = its contents, UTF-8, borrowed). */

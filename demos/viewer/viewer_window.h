@@ -60,12 +60,13 @@ public:
     int watch(worker *w);
     void unwatch(worker *w);  // no longer waited for (finished, or freed unstarted)
     int add_dock(const char *title, void *user_data, viewer_destroy_fn destroy);
-    enum class Kind { Dock, Button, Label, LineEdit };
+    enum class Kind { Dock, Button, Label, LineEdit, Plot };
     int add_widget(int dock, Kind kind, const char *text);
     long connect_widget(int widget, viewer_callback cb, void *ud, viewer_destroy_fn destroy);
     int disconnect_widget(int widget, long id);
     int set_enabled(int widget, bool enabled);
     int set_text(int widget, const char *text);
+    int set_plot(int widget, const float *y, int n);
     bool closing() const { return closing_ || tearing_down_; }
 
     // ---- for scripts (--click) and tests

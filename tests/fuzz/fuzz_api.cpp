@@ -30,6 +30,7 @@ namespace {
 Reporter reporter = nullptr;
 constexpr int kMaxWorkers = 12;
 long n_workers = 0, n_process = 0, n_started = 0, n_outcome[3] = {0, 0, 0};  // for summary()
+long n_pipes = 0;
 }  // namespace
 
 Prog *P = nullptr;
@@ -82,6 +83,13 @@ std::initializer_list<long> control_codes(const H &h) {
     if (h.k == H_RELEASED) return released;
     if (!h.t->started) return ok;
     return h.t->ended ? state : either;
+}
+
+// send: as control_codes, and ESTATE once its input may have closed.
+std::initializer_list<long> send_codes(const H &h) {
+    static const std::initializer_list<long> either{WORKER_OK, WORKER_ESTATE};
+    if (h.k == H_HELD && h.t->input_may_close && !h.t->ended) return either;
+    return control_codes(h);
 }
 
 // ------------------------------------------------------------- owner side
@@ -303,6 +311,8 @@ void op_start(const H &h) {
     int rc = worker_start(h.w);
     if (h.k == H_DEAD)
         expect("start(dead)", rc, {WORKER_EINVAL});
+    else if (h.k == H_RELEASED && h.t->input_may_close)  // a pipe's link may keep it, unstarted
+        expect("start(released sink)", rc, {WORKER_OK, WORKER_ESTATE, WORKER_EINVAL});
     else if (h.k == H_RELEASED)  // alive without owners: started (else it was freed)
         expect("start(released)", rc, {WORKER_ESTATE, WORKER_EINVAL});
     else if (h.t->started || h.t->closed)
@@ -334,6 +344,8 @@ void op_await(In &in, const H &h) {
     int ms = ended && in.pick(2) ? -1 : (int)in.pick(4);
     int rc = worker_await(h.w, ms);
     if (h.k == H_DEAD) expect("await(dead)", rc, {WORKER_EINVAL});
+    else if (h.k == H_RELEASED && h.t->input_may_close)  // unstarted, kept by a pipe's link
+        expect("await(released sink)", rc, {WORKER_OK, WORKER_ETIMEDOUT, WORKER_EINVAL, WORKER_ESTATE});
     else if (h.k == H_RELEASED) expect("await", rc, {WORKER_OK, WORKER_ETIMEDOUT, WORKER_EINVAL});
     else if (!h.t->started) expect("await(unstarted)", rc, {WORKER_ESTATE});
     else if (ended) expect("await(ended)", rc, {WORKER_OK});
@@ -361,7 +373,7 @@ void op_handle(In &in, unsigned op) {
     case 3: {
         Value v = make_send_value(in, h.t);
         int rc = worker_send(h.w, v.v, v.d);
-        expect("send", rc, control_codes(h));
+        expect("send", rc, send_codes(h));
         settle("send", v, rc != WORKER_OK);
         break;
     }
@@ -381,8 +393,37 @@ void op_handle(In &in, unsigned op) {
     }
 }
 
+void op_close_input(In &in) {
+    H h = pick_handle(in);
+    if (h.t && h.k != H_DEAD) h.t->input_may_close = true;
+    int rc = worker_close_input(h.w);
+    if (h.k == H_DEAD) expect("close_input(dead)", rc, {WORKER_EINVAL});
+    else if (h.k == H_RELEASED) expect("close_input", rc, {WORKER_OK, WORKER_ESTATE, WORKER_EINVAL});
+    else expect("close_input", rc, {WORKER_OK, WORKER_ESTATE});  // ESTATE: closed or ended
+}
+
+// worker_pipe between two picked handles. Loops and started sources are
+// refused; a loop through a source that has ended is no loop any more.
+void op_pipe(In &in) {
+    H from = pick_handle(in), to = pick_handle(in);
+    // A process sink takes worker_bytes only; thread bodies yield other values.
+    if (to.t && to.t->process && !(from.t && from.t->process)) return;
+    if (to.t && to.k != H_DEAD && from.k != H_DEAD) to.t->input_may_close = true;
+    int rc = worker_pipe(from.w, to.w);
+    if (from.k == H_DEAD || to.k == H_DEAD || from.w == to.w)
+        expect("pipe(dead/self)", rc, {WORKER_EINVAL});
+    else if (from.k == H_RELEASED || to.k == H_RELEASED)
+        expect("pipe(released)", rc, {WORKER_OK, WORKER_ESTATE, WORKER_EINVAL});
+    else if (from.t->started || from.t->piped)
+        expect("pipe(started/piped)", rc, {WORKER_ESTATE, WORKER_EINVAL});
+    else
+        expect("pipe", rc, {WORKER_OK, WORKER_ESTATE, WORKER_EINVAL});
+    if (rc == WORKER_OK && from.t) from.t->piped = true;
+    n_pipes += rc == WORKER_OK;
+}
+
 void step(In &in) {
-    unsigned op = in.pick(25);
+    unsigned op = in.pick(27);
     if (op < 12) return op_handle(in, op);
     switch (op) {
     case 12: case 13: op_create(in); break;
@@ -399,6 +440,8 @@ void step(In &in) {
     case 21: op_exec(in); break;
     case 22: op_misc(in); break;
     case 23: op_scope_close(in); break;
+    case 25: op_close_input(in); break;
+    case 26: op_pipe(in); break;
     default: worker_set_exit_timeout((int)(int8_t)in.u8()); break;
     }
 }
@@ -508,7 +551,7 @@ std::string summary() {
     return std::to_string(n_workers) + " workers (" + std::to_string(n_process) + " process), " +
            std::to_string(n_started) + " started: " + std::to_string(n_outcome[0]) + " returned, " +
            std::to_string(n_outcome[1]) + " errored, " + std::to_string(n_outcome[2]) + " aborted; " +
-           scope_summary();
+           std::to_string(n_pipes) + " pipes; " + scope_summary();
 }
 
 std::string hex(const uint8_t *data, size_t size) {

@@ -97,6 +97,11 @@ struct WT {
     std::atomic<bool> closed{false}, close_returned{false}, recorder_gone{false};
     std::atomic<bool> thread_closing{false};  // its scope is being closed from another thread
     std::atomic<int> live_ud{0};  // its fuzz user_data not yet destroyed
+    // Pipes: its input may be closed (worker_close_input, or a pipe into it
+    // whose sources all ended): sends may then give ESTATE. piped: its
+    // yields go into another worker (GUI thread only).
+    std::atomic<bool> input_may_close{false};
+    bool piped = false;
 };
 
 struct Prog {

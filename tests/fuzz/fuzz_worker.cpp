@@ -138,6 +138,10 @@ void worker_side_misuse(In &in, worker_ctx *ctx, bool null_ctx) {
             void *got = &got;
             expect("call_home(misuse)", worker_call_home(ctx, home_fn, nullptr, &got, -1), {want});
             if (got) report("a refused call_home left *result set");
+            void *v = nullptr;
+            worker_destroy_fn d = nullptr;
+            expect("receive(misuse)", worker_receive(ctx, &v, &d, -1), {want});
+            if (v || d) report("a refused receive handed out a value");
             break;
         }
         default:
@@ -243,6 +247,22 @@ void body_print(worker_ctx *ctx, In &in) {
     }
 }
 
+// worker_receive: mostly short waits; forever only rarely (quit ends it).
+void body_receive(worker_ctx *ctx, In &in) {
+    void *v = &v;
+    worker_destroy_fn d = obj_free;
+    unsigned how = in.pick(8);
+    int rc = worker_receive(ctx, how == 0 ? nullptr : &v, how == 1 ? nullptr : &d,
+                            how == 2 ? -1 : (int)in.pick(3));
+    if (how <= 1) return expect("receive(NULL)", rc, {WORKER_EINVAL});
+    expect("receive", rc, {WORKER_RECEIVED, WORKER_ETIMEDOUT, WORKER_ABORTED, WORKER_EOF});
+    if (rc != WORKER_RECEIVED && (v || d)) report("receive without a value left it set");
+    if (rc == WORKER_RECEIVED && in.pick(2))
+        expect("return(received)", worker_return(ctx, v, d), {WORKER_OK});
+    else if (rc == WORKER_RECEIVED && d)
+        d(v);
+}
+
 void body_self(In &in, WT *t) {  // owner-side calls on itself: OK while its function runs
     switch (in.pick(6)) {
     case 0: expect("pause(self)", worker_pause(t->w), {WORKER_OK}); break;
@@ -255,8 +275,12 @@ void body_self(In &in, WT *t) {  // owner-side calls on itself: OK while its fun
         break;
     default: {
         Value v = make_value(in, t);
-        expect("send(self)", worker_send(t->w, v.v, v.d), {WORKER_OK});
-        settle("send(self)", v, false);
+        int rc = worker_send(t->w, v.v, v.d);
+        if (t->input_may_close)
+            expect("send(self)", rc, {WORKER_OK, WORKER_ESTATE});
+        else
+            expect("send(self)", rc, {WORKER_OK});
+        settle("send(self)", v, rc != WORKER_OK);
         break;
     }
     }
@@ -313,6 +337,8 @@ void body(worker_ctx *ctx, void *arg) {
             std::this_thread::sleep_for(std::chrono::microseconds(100 * in.pick(4)));
         } else if (op == 14) {
             body_call_home(ctx, in, t);
+        } else if (op == 15 && in.pick(2)) {
+            body_receive(ctx, in);
         } else {
             worker_side_misuse(in, nullptr, true);
         }

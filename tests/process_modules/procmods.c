@@ -251,3 +251,16 @@ void pm_call_home(worker_ctx *ctx, void *arg) {
     int rc = worker_call_home(ctx, pm_home_fn, NULL, &got, -1);
     worker_fail(ctx, rc, "call_home %s", got ? "left result set" : "cleared result");
 }
+
+/* A command-queue / pipeline stage: yields every value it receives back, in
+   order, until its input ends; returns "eof" (input closed and drained) or
+   "aborted" (quit). */
+void pm_receive_echo(worker_ctx *ctx, void *arg) {
+    void *v;
+    worker_destroy_fn d;
+    int rc;
+    (void)arg;
+    while ((rc = worker_receive(ctx, &v, &d, -1)) == WORKER_RECEIVED)
+        if (worker_yield(ctx, v, d, NULL, NULL) != WORKER_OK) break;
+    worker_return(ctx, text_bytes(rc == WORKER_EOF ? "eof" : "aborted"), worker_bytes_free);
+}

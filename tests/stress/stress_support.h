@@ -48,7 +48,7 @@ bool payloads_balanced();
 // ---- what happened, to show that a run covered the interesting paths
 enum Stat { ST_CHAOS, ST_NESTED, ST_SELF_DISCONNECT, ST_GUI_UNREF, ST_TAKEN, ST_THREAD_UNREF,
             ST_EBUSY, ST_TIMED_OUT, ST_SCOPE_CLOSE, ST_SCOPE_TIMEOUT, ST_CALLED_HOME,
-            ST_CALL_REFUSED, ST_COUNT };
+            ST_CALL_REFUSED, ST_PIPES, ST_RECEIVED, ST_COUNT };
 extern const char *const stat_names[ST_COUNT];
 extern std::atomic<long> stats[ST_COUNT];
 inline void count(Stat s) { stats[s].fetch_add(1, relaxed); }
@@ -77,6 +77,10 @@ struct Track {
     std::atomic<long> last_return_id{0};                       // 0: NULL or none
     std::atomic<int> yields_ok{0}, warns_ok{0}, emits_ok{0}, lines{0};
     std::atomic<int> home_ok{0};  // worker_call_home calls that returned OK
+    // Pipes: its yields go into another worker (set before start); its
+    // input may be closed (close_input, or a pipe into it): sends may give ESTATE.
+    bool piped = false;
+    std::atomic<bool> input_may_close{false};
     long start_seq = -1;  // guarded by its group's mutex
     std::mutex mu;
     std::vector<long> chaos_conns;  // guarded by mu

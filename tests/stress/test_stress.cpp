@@ -157,6 +157,20 @@ int yield_one(worker_ctx *ctx, Track *t, int i, long *last_ret) {
     return rc;
 }
 
+// worker_receive with a short wait: a sent value, or one piped in.
+void receive_one(worker_ctx *ctx, Track *t, int i, long *last_ret) {
+    void *v = nullptr;
+    worker_destroy_fn d = nullptr;
+    int rc = worker_receive(ctx, &v, &d, i % 3 ? 0 : 1);
+    expect_rc("worker_receive", rc, {WORKER_RECEIVED, WORKER_ETIMEDOUT, WORKER_ABORTED, WORKER_EOF});
+    if (rc == WORKER_ABORTED) t->saw_abort = true;
+    if (rc == WORKER_RECEIVED) count(ST_RECEIVED);
+    if (rc == WORKER_RECEIVED && v && i % 4 == 1)
+        set_return(ctx, v, d, static_cast<Payload *>(v)->id, last_ret);
+    else if (d)
+        d(v);
+}
+
 void emit_one(worker_ctx *ctx, Track *t, int i) {
     int rc = worker_emit(ctx, i % 2 ? "a" : "b", make(K_CUSTOM, t, i), pl_free);
     expect_rc("worker_emit", rc, {WORKER_OK});
@@ -220,9 +234,12 @@ void body(worker_ctx *ctx, void *arg) {
             // library's reference keeps t->w valid while the function runs.
             expect_rc("worker_pause(self)", worker_pause(t->w), {WORKER_OK});
         } else if (r < 95) {
-            expect_rc("worker_send(self)", worker_send(t->w, make(K_SENT, t), pl_free), {WORKER_OK});
-        } else if (r < 96) {
+            int rc = worker_send(t->w, make(K_SENT, t), pl_free);  // before reading the flag
+            expect_rc("worker_send(self)", rc, {WORKER_OK, t->input_may_close ? WORKER_ESTATE : WORKER_OK});
+        } else if (r < 96 && i % 2) {
             std::this_thread::sleep_for(std::chrono::microseconds(50));
+        } else if (r < 96) {
+            receive_one(ctx, t, i, &last_ret);
         } else if (r < 98) {
             call_home_one(ctx, t, i);
         } else if (t->may_fail) {
@@ -421,6 +438,11 @@ void owner_op(const Ref &r, Rng &rng) {
     case 12:
         expect_rc("await", worker_await(w, (int)(rng() % 3)), {WORKER_OK, WORKER_ETIMEDOUT, WORKER_ESTATE});
         break;
+    case 13:
+        if (rng() % 4) break;  // rarely: it ends a receiving worker's input
+        r.t->input_may_close = true;
+        expect_rc("close_input", worker_close_input(w), {WORKER_OK, WORKER_ESTATE});
+        break;
     default: break;
     }
 }
@@ -444,6 +466,22 @@ Track *new_track(Rng &rng) {
     t->index = (int)S->tracks.size();
     S->tracks.push_back(std::move(t));
     return S->tracks.back().get();
+}
+
+// Pipes the new (unstarted) worker into a random slot's worker: refused
+// when that one has ended, was quit or its input closed; never a loop (the
+// new worker has no sources yet).
+void pipe_into_a_slot(worker *w, Track *t, Rng &rng) {
+    Ref sink = borrow(rng);
+    if (!sink) return;
+    sink.t->input_may_close = true;
+    int rc = worker_pipe(w, sink.w);
+    expect_rc("worker_pipe", rc, {WORKER_OK, WORKER_ESTATE});
+    if (rc == WORKER_OK) {
+        t->piped = true;
+        count(ST_PIPES);
+    }
+    worker_unref(sink.w);
 }
 
 worker *new_worker(Track *t, Rng &rng) {
@@ -487,6 +525,7 @@ worker *new_worker(Track *t, Rng &rng) {
     case 3: expect_rc("quit(new)", worker_quit(w), {WORKER_OK}); break;
     default: break;
     }
+    if (rng() % 8 == 0) pipe_into_a_slot(w, t, rng);
     if (rng() % 4 != 0) start_worker({w, t}, "start(new)");
     return w;
 }
