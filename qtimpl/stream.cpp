@@ -120,6 +120,14 @@ void take_stream_locked(worker *w, ChunkQueue<Entry> &batch) {
     w->tombstones = 0;
 }
 
+bool release_unlocked(std::unique_lock<qtw::StreamMutex> &lk, Entry *e) {
+    if (!e->destroy) return false;
+    lk.unlock();
+    e->release();
+    lk.lock();
+    return true;
+}
+
 int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e, Entry *stale) {
     int slot = w->policy == WORKER_LATEST ? latest_slot(e.type) : -1;
     if (slot >= 0 && take_stale_locked(w, slot, stale) && slot == 0) w->dropped.fetch_add(1);
@@ -128,8 +136,12 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
     bool bounded = w->policy != WORKER_QUEUE || e.type == WORKER_EV_OUTPUT;
     while (!w->abort_requested && bounded &&
            (w->data_entries >= w->capacity || over_budget_locked(w, e.size)) &&
-           !home_is_awaiting(w))
+           !home_is_awaiting(w)) {
+        // The dropped frame goes before the wait, not after: else it and
+        // the frame being drawn both live, past the budget.
+        if (release_unlocked(lk, stale)) continue;
         wait_for_space_locked(w, lk);
+    }
     // After quit, yields are refused (the producer should return) but a
     // warning, progress or custom event still reaches the GUI, unblocked.
     if (w->abort_requested && e.type == WORKER_EV_YIELDED) return WORKER_ABORTED;

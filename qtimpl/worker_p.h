@@ -326,6 +326,8 @@ int push_data(worker *w, Entry &&e);
 // The same with mu held; a value LATEST replaced goes to *stale (destroy it
 // after unlocking), a refused entry stays in e.
 int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e, Entry *stale);
+// Destroys e's payload with lk unlocked (then relocks); false if it had none.
+bool release_unlocked(std::unique_lock<qtw::StreamMutex> &lk, Entry *e);
 void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e);
 // A push that makes the stream non-empty owes the dispatcher a wake-up;
 // it is posted after w->mu is released: declare a ScheduleAfterUnlock

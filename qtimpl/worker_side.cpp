@@ -238,7 +238,11 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
                 // The value was queued: only this progress step is lost.
             }
         }
-        if (rc == WORKER_OK) rc = park_locked(w, lk);
+        if (rc == WORKER_OK) {
+            // A frame LATEST dropped is destroyed before parking, not after.
+            if (w->pause_requested) qtw::release_unlocked(lk, &stale);
+            rc = park_locked(w, lk);
+        }
         if (rc == WORKER_OK && sent && !w->inbox.empty()) {
             *sent = w->inbox.front().value;
             *sent_destroy = w->inbox.front().destroy;
