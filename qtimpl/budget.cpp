@@ -11,7 +11,7 @@ extern "C" int worker_backlog(const worker *w, size_t *entries, size_t *bytes) {
         {
             std::lock_guard<qtw::StreamMutex> lk(w->mu);
             n = w->data_entries;
-            b = w->data_bytes;
+            b = w->data_bytes > SIZE_MAX ? SIZE_MAX : (size_t)w->data_bytes;
         }
         qtw::release(const_cast<worker *>(w));
         rc = WORKER_OK;

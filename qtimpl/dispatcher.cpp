@@ -248,7 +248,8 @@ private:
             if (batch.empty()) take_stream_locked(w, batch);
             w->delivering = true;
         }
-        size_t freed = 0, freed_bytes = 0, n = 0;
+        size_t freed = 0, n = 0;
+        ByteCount freed_bytes = 0;
         bool finished = false;
         while (!batch.empty() && n++ < kQuota) {
             Entry e = batch.pop_front();

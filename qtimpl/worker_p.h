@@ -16,6 +16,7 @@
 #include <mutex>
 #include <pthread.h>
 #include <cerrno>
+#include <cstdint>
 #include <ctime>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -25,6 +26,15 @@
 #include <vector>
 
 namespace qtw {
+
+// The sum of the sizes pending (capacity_bytes): each size may be up to
+// PTRDIFF_MAX, so a size_t sum of three wraps; this type holds the sum of as
+// many entries as memory can hold. worker_backlog shows it saturated.
+#if SIZE_MAX > 0xffffffffu
+__extension__ typedef unsigned __int128 ByteCount;
+#else
+typedef unsigned long long ByteCount;
+#endif
 
 // The lock of a worker's stream (and of a dispatcher's ready list): glibc's
 // adaptive mutex spins briefly before it sleeps. Its critical sections last
@@ -255,7 +265,7 @@ struct worker {
     qtw::Entry *latest[2] = {nullptr, nullptr};  // LATEST: undelivered yield, progress
     size_t tombstones = 0;          // LATEST-replaced entries still in stream
     size_t data_entries = 0;        // entries counted against capacity
-    size_t data_bytes = 0;          // their sizes, counted against capacity_bytes
+    qtw::ByteCount data_bytes = 0;  // their sizes, counted against capacity_bytes
     size_t space_waiters = 0;
     // In its dispatcher's list of producers waiting for room (guarded by
     // that dispatcher's waiters lock), so a worker_await on the home thread
