@@ -266,6 +266,7 @@ struct worker {
     size_t tombstones = 0;          // LATEST-replaced entries still in stream
     size_t data_entries = 0;        // entries counted against capacity
     qtw::ByteCount data_bytes = 0;  // their sizes, counted against capacity_bytes
+    bool oversized_shown = false;   // the pending oversized frame reached its callbacks
     size_t space_waiters = 0;
     // In its dispatcher's list of producers waiting for room (guarded by
     // that dispatcher's waiters lock), so a worker_await on the home thread
@@ -363,6 +364,12 @@ inline bool over_budget_locked(const worker *w, size_t size) {
     if (!w->capacity_bytes || w->data_bytes == 0 || size == 0) return false;
     return w->data_bytes > w->capacity_bytes || size > w->capacity_bytes - w->data_bytes;
 }
+inline bool oversized(const worker *w, size_t size) {
+    return w->capacity_bytes && size > w->capacity_bytes;
+}
+// Dispatcher: an oversized frame is about to be shown; false if quit came
+// first (it is dropped). Its producer's yield says OK once this claimed it.
+bool claim_oversized_delivery(worker *w);
 inline bool past_budget_locked(const worker *w) {
     return w->capacity_bytes && w->data_bytes > w->capacity_bytes;
 }

@@ -220,6 +220,7 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
     }
     worker *w = ctx->w;
     e.size = qtw::yield_size(w, value, size);
+    bool alone = qtw::oversized(w, e.size);  // e.size moves with e
     Entry stale, stale_progress, progress;
     {
         // One critical section per yield: push, progress, pause, receive.
@@ -241,7 +242,10 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
         if (rc == WORKER_OK) {
             // A frame LATEST dropped is destroyed before parking, not after.
             if (w->pause_requested) qtw::release_unlocked(lk, &stale);
+            bool shown = alone && w->oversized_shown;
             rc = park_locked(w, lk);
+            // Shown before the quit: ABORTED would say "not delivered".
+            if (shown && rc == WORKER_ABORTED) rc = WORKER_OK;
         }
         if (rc == WORKER_OK && sent && !w->inbox.empty()) {
             *sent = w->inbox.front().value;
