@@ -46,6 +46,7 @@ public:
     worker *ready_head = nullptr, *ready_tail = nullptr;
     bool wake_posted = false;
     bool dead = false;  // the home thread ended: events are destroyed undelivered
+    bool discarding = false, discard_again = false;  // discard_task, under mu
     int pending_exit_code = 0;  // worker_app_quit, handed over under mu
     // Producers homed here waiting for room, and worker_await calls running
     // on this thread (see wait_for_space_locked).
@@ -132,13 +133,29 @@ public:
         discard_task(this);
     }
 
+    // One discard drain at a time: home_ended's and a pool thread's ran
+    // together, and one finished (freed) a worker while the other still
+    // touched it. A drain asked for meanwhile is run by the one running.
     static void discard_task(void *self) {
         auto *d = static_cast<Dispatcher *>(self);
         {
             std::lock_guard<StreamMutex> lk(d->mu);
             d->wake_posted = false;
+            if (d->discarding) {
+                d->discard_again = true;
+                return;
+            }
+            d->discarding = true;
         }
-        d->drain(std::chrono::hours(24), true);
+        for (;;) {
+            d->drain(std::chrono::hours(24), true);
+            std::lock_guard<StreamMutex> lk(d->mu);
+            if (!d->discard_again) {
+                d->discarding = false;
+                return;
+            }
+            d->discard_again = false;
+        }
     }
 
     // Delivers until nothing is ready or the budget is spent.
