@@ -4,6 +4,17 @@
 // under worker::mu); here is the owner-side view of both counts.
 #include "worker_p.h"
 
+namespace qtw {
+// Decided under mu, so the producer woken by a quit knows whether its
+// oversized frame was shown (its yield: OK) or will be dropped (ABORTED).
+bool claim_oversized_delivery(worker *w) {
+    std::lock_guard<StreamMutex> lk(w->mu);
+    if (w->abort_requested) return false;
+    w->oversized_shown = true;
+    return true;
+}
+}  // namespace qtw
+
 extern "C" int worker_backlog(const worker *w, size_t *entries, size_t *bytes) {
     size_t n = 0, b = 0;
     int rc = WORKER_EINVAL;
@@ -11,7 +22,7 @@ extern "C" int worker_backlog(const worker *w, size_t *entries, size_t *bytes) {
         {
             std::lock_guard<qtw::StreamMutex> lk(w->mu);
             n = w->data_entries;
-            b = w->data_bytes;
+            b = w->data_bytes > SIZE_MAX ? SIZE_MAX : (size_t)w->data_bytes;
         }
         qtw::release(const_cast<worker *>(w));
         rc = WORKER_OK;

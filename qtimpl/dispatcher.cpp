@@ -46,6 +46,7 @@ public:
     worker *ready_head = nullptr, *ready_tail = nullptr;
     bool wake_posted = false;
     bool dead = false;  // the home thread ended: events are destroyed undelivered
+    bool discarding = false, discard_again = false;  // discard_task, under mu
     int pending_exit_code = 0;  // worker_app_quit, handed over under mu
     // Producers homed here waiting for room, and worker_await calls running
     // on this thread (see wait_for_space_locked).
@@ -132,13 +133,29 @@ public:
         discard_task(this);
     }
 
+    // One discard drain at a time: home_ended's and a pool thread's ran
+    // together, and one finished (freed) a worker while the other still
+    // touched it. A drain asked for meanwhile is run by the one running.
     static void discard_task(void *self) {
         auto *d = static_cast<Dispatcher *>(self);
         {
             std::lock_guard<StreamMutex> lk(d->mu);
             d->wake_posted = false;
+            if (d->discarding) {
+                d->discard_again = true;
+                return;
+            }
+            d->discarding = true;
         }
-        d->drain(std::chrono::hours(24), true);
+        for (;;) {
+            d->drain(std::chrono::hours(24), true);
+            std::lock_guard<StreamMutex> lk(d->mu);
+            if (!d->discard_again) {
+                d->discarding = false;
+                return;
+            }
+            d->discard_again = false;
+        }
     }
 
     // Delivers until nothing is ready or the budget is spent.
@@ -248,7 +265,8 @@ private:
             if (batch.empty()) take_stream_locked(w, batch);
             w->delivering = true;
         }
-        size_t freed = 0, freed_bytes = 0, n = 0;
+        size_t freed = 0, n = 0;
+        ByteCount freed_bytes = 0;
         bool finished = false;
         while (!batch.empty() && n++ < kQuota) {
             Entry e = batch.pop_front();
@@ -264,8 +282,11 @@ private:
                 std::lock_guard<qtw::StreamMutex> lk(w->mu);
                 w->finished_delivered = true;
             }
-            if (discard || (w->abort_requested.load(std::memory_order_relaxed) &&
-                            (e.type == WORKER_EV_YIELDED || e.type == WORKER_EV_PROGRESS)))
+            bool drop = discard || (w->abort_requested.load(std::memory_order_relaxed) &&
+                                    (e.type == WORKER_EV_YIELDED || e.type == WORKER_EV_PROGRESS));
+            if (!drop && e.type == WORKER_EV_YIELDED && oversized(w, e.size))
+                drop = !claim_oversized_delivery(w);
+            if (drop)
                 e.release();  // quit (or no home left): destroyed, not shown
             else if (e.type == kEvCallHome)
                 run_home_call(w, e);  // a worker_call_home's turn

@@ -120,6 +120,14 @@ void take_stream_locked(worker *w, ChunkQueue<Entry> &batch) {
     w->tombstones = 0;
 }
 
+bool release_unlocked(std::unique_lock<qtw::StreamMutex> &lk, Entry *e) {
+    if (!e->destroy) return false;
+    lk.unlock();
+    e->release();
+    lk.lock();
+    return true;
+}
+
 int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e, Entry *stale) {
     int slot = w->policy == WORKER_LATEST ? latest_slot(e.type) : -1;
     if (slot >= 0 && take_stale_locked(w, slot, stale) && slot == 0) w->dropped.fetch_add(1);
@@ -128,20 +136,26 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
     bool bounded = w->policy != WORKER_QUEUE || e.type == WORKER_EV_OUTPUT;
     while (!w->abort_requested && bounded &&
            (w->data_entries >= w->capacity || over_budget_locked(w, e.size)) &&
-           !home_is_awaiting(w))
+           !home_is_awaiting(w)) {
+        // The dropped frame goes before the wait, not after: else it and
+        // the frame being drawn both live, past the budget.
+        if (release_unlocked(lk, stale)) continue;
         wait_for_space_locked(w, lk);
+    }
     // After quit, yields are refused (the producer should return) but a
     // warning, progress or custom event still reaches the GUI, unblocked.
     if (w->abort_requested && e.type == WORKER_EV_YIELDED) return WORKER_ABORTED;
-    bool oversized = w->capacity_bytes && e.size > w->capacity_bytes;
+    bool alone = oversized(w, e.size);
+    if (alone) w->oversized_shown = false;
     Entry *placed = append_locked(w, std::move(e));
     if (slot >= 0) w->latest[slot] = placed;
     // A value larger than the budget went in alone: nothing more until it
     // has been delivered, so the bytes pending fall back within the budget.
-    // (A quit meanwhile drops it: ABORTED.)
-    while (oversized && !w->abort_requested && past_budget_locked(w) && !home_is_awaiting(w))
+    // (A quit meanwhile drops it, ABORTED, unless it was being shown.)
+    while (alone && !w->abort_requested && past_budget_locked(w) && !home_is_awaiting(w))
         wait_for_space_locked(w, lk);
-    return oversized && w->abort_requested && past_budget_locked(w) ? WORKER_ABORTED : WORKER_OK;
+    bool dropped = alone && w->abort_requested && past_budget_locked(w) && !w->oversized_shown;
+    return dropped ? WORKER_ABORTED : WORKER_OK;
 }
 
 int push_data(worker *w, Entry &&e) {

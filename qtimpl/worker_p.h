@@ -16,6 +16,7 @@
 #include <mutex>
 #include <pthread.h>
 #include <cerrno>
+#include <cstdint>
 #include <ctime>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -25,6 +26,15 @@
 #include <vector>
 
 namespace qtw {
+
+// The sum of the sizes pending (capacity_bytes): each size may be up to
+// PTRDIFF_MAX, so a size_t sum of three wraps; this type holds the sum of as
+// many entries as memory can hold. worker_backlog shows it saturated.
+#if SIZE_MAX > 0xffffffffu
+__extension__ typedef unsigned __int128 ByteCount;
+#else
+typedef unsigned long long ByteCount;
+#endif
 
 // The lock of a worker's stream (and of a dispatcher's ready list): glibc's
 // adaptive mutex spins briefly before it sleeps. Its critical sections last
@@ -258,7 +268,8 @@ struct worker {
     qtw::Entry *latest[2] = {nullptr, nullptr};  // LATEST: undelivered yield, progress
     size_t tombstones = 0;          // LATEST-replaced entries still in stream
     size_t data_entries = 0;        // entries counted against capacity
-    size_t data_bytes = 0;          // their sizes, counted against capacity_bytes
+    qtw::ByteCount data_bytes = 0;  // their sizes, counted against capacity_bytes
+    bool oversized_shown = false;   // the pending oversized frame reached its callbacks
     size_t space_waiters = 0;
     // In its dispatcher's list of producers waiting for room (guarded by
     // that dispatcher's waiters lock), so a worker_await on the home thread
@@ -340,6 +351,8 @@ int push_data(worker *w, Entry &&e);
 // The same with mu held; a value LATEST replaced goes to *stale (destroy it
 // after unlocking), a refused entry stays in e.
 int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e, Entry *stale);
+// Destroys e's payload with lk unlocked (then relocks); false if it had none.
+bool release_unlocked(std::unique_lock<qtw::StreamMutex> &lk, Entry *e);
 void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e);
 // A push that makes the stream non-empty owes the dispatcher a wake-up;
 // it is posted after w->mu is released: declare a ScheduleAfterUnlock
@@ -365,6 +378,12 @@ inline bool over_budget_locked(const worker *w, size_t size) {
     if (!w->capacity_bytes || w->data_bytes == 0 || size == 0) return false;
     return w->data_bytes > w->capacity_bytes || size > w->capacity_bytes - w->data_bytes;
 }
+inline bool oversized(const worker *w, size_t size) {
+    return w->capacity_bytes && size > w->capacity_bytes;
+}
+// Dispatcher: an oversized frame is about to be shown; false if quit came
+// first (it is dropped). Its producer's yield says OK once this claimed it.
+bool claim_oversized_delivery(worker *w);
 inline bool past_budget_locked(const worker *w) {
     return w->capacity_bytes && w->data_bytes > w->capacity_bytes;
 }

@@ -223,6 +223,7 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
     }
     worker *w = ctx->w;
     e.size = qtw::yield_size(w, value, size);
+    bool alone = qtw::oversized(w, e.size);  // e.size moves with e
     Entry stale, stale_progress, progress;
     worker *source_to_wake = nullptr;
     {
@@ -243,7 +244,14 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
                 // The value was queued: only this progress step is lost.
             }
         }
-        if (rc == WORKER_OK) rc = park_locked(w, lk);
+        if (rc == WORKER_OK) {
+            // A frame LATEST dropped is destroyed before parking, not after.
+            if (w->pause_requested) qtw::release_unlocked(lk, &stale);
+            bool shown = alone && w->oversized_shown;
+            rc = park_locked(w, lk);
+            // Shown before the quit: ABORTED would say "not delivered".
+            if (shown && rc == WORKER_ABORTED) rc = WORKER_OK;
+        }
         if (rc == WORKER_OK && sent && qtw::take_input_locked(w, sent, sent_destroy, &source_to_wake))
             rc = WORKER_RECEIVED;
     }

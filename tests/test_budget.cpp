@@ -401,3 +401,82 @@ TEST(Budget, AHugeBudgetIsNoBound) {
     j.close();
     expect_payloads_freed();
 }
+
+// Attack 06: a quit while the oversized frame's callback is showing it. The
+// frame was delivered, so its yield must not say ABORTED ("not delivered").
+TEST(Budget, AQuitWhileAnOversizedFrameIsShownDoesNotSayAborted) {
+    reset_payloads();
+    std::atomic<int> rc{99};
+    std::atomic<bool> returned{false}, shown{false};
+    worker_options o = budget(WORKER_BLOCK, kFrame);
+    Job j(
+        [&](worker_ctx *ctx) {
+            rc = yield_frame(ctx, 0, 5 * kFrame);
+            returned = true;
+        },
+        &o);
+    j.rec->on(WORKER_EV_YIELDED, [&](worker_event *ev) {
+        shown = ev->value != nullptr;
+        worker_quit(ev->source);
+        wait_no_pump(returned, 5000);  // bounded: the worker answers while we draw
+    });
+    HangGuard guard("a quit during an oversized frame's delivery");
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
+    ASSERT_TRUE(shown.load());
+    EXPECT_EQ(rc.load(), WORKER_OK) << "the frame was delivered, yet its yield said ABORTED";
+    j.close();
+    expect_payloads_freed();
+}
+
+// Attack 07: each size may be up to PTRDIFF_MAX; three of them pending must
+// not wrap the sum worker_backlog reports (it saturates at SIZE_MAX).
+TEST(Budget, BytesPendingDoNotWrapNearPtrdiffMax) {
+    reset_payloads();
+    std::atomic<bool> done{false};
+    worker_options o = budget(WORKER_QUEUE, 0);
+    Job j(
+        [&](worker_ctx *ctx) {
+            for (int i = 0; i < 3; i++) ASSERT_EQ(yield_frame(ctx, i, PTRDIFF_MAX), WORKER_OK);
+            done = true;
+        },
+        &o);
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(wait_no_pump(done));
+    EXPECT_EQ(backlog(j.w).entries, 3u);
+    EXPECT_EQ(backlog(j.w).bytes, SIZE_MAX) << "the sum wrapped";
+    ASSERT_TRUE(j.rec->wait_finished());
+    EXPECT_EQ(backlog(j.w).bytes, 0u);
+    j.close();
+    expect_payloads_freed();
+}
+
+// Attack 08: the frame LATEST drops is destroyed before the producer parks
+// in a pause (or waits for room), not when its yield returns: else the
+// dropped frame and the new one both live, past the budget.
+TEST(Budget, LatestDestroysTheDroppedFrameBeforeItParks) {
+    reset_payloads();
+    std::atomic<bool> first{false}, pause_asked{false};
+    worker_options o = budget(WORKER_LATEST, kFrame);
+    Job j(
+        [&](worker_ctx *ctx) {
+            ASSERT_EQ(yield_frame(ctx, 0, 600), WORKER_OK);
+            first = true;
+            ASSERT_TRUE(wait_no_pump(pause_asked));
+            yield_frame(ctx, 1, 600);  // drops frame 0, then parks
+        },
+        &o);
+    ASSERT_EQ(j.start(), WORKER_OK);  // the GUI does not pump: frame 0 stays pending
+    ASSERT_TRUE(wait_no_pump(first));
+    ASSERT_EQ(worker_pause(j.w), WORKER_OK);
+    pause_asked = true;
+    ASSERT_TRUE(wait_no_pump([&] { return worker_is_paused(j.w) == 1; }));
+    EXPECT_EQ(worker_dropped(j.w), 1);
+    EXPECT_EQ(payloads_alive(), 1) << "the dropped frame lives on while the producer is parked";
+    EXPECT_EQ(backlog(j.w).bytes, 600u);
+    HangGuard guard("quit of a parked LATEST producer");
+    ASSERT_EQ(worker_quit(j.w), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_finished());
+    j.close();
+    expect_payloads_freed();
+}

@@ -155,3 +155,37 @@ TEST(HomeThread, AWorkerMadeOnAQThreadThatRunsNoLoopDeliversOnTheGui) {
     pump_for(20);
     expect_payloads_freed();
 }
+
+// Once a home thread has ended, its workers' events are destroyed on pool
+// threads. Two such drains ran at once (the ending thread's own and a pool
+// thread's): one finished and freed a worker the other still touched (ASan:
+// heap-use-after-free in drain_worker; a SIGSEGV in the plain build).
+TEST(HomeThread, DrainsOfAnEndedHomeNeverTouchAFreedWorker) {
+    reset_payloads();
+    auto body = [](worker_ctx *ctx, void *) {
+        for (int i = 0;; i++) {
+            if (worker_yield(ctx, payload(i), payload_free, nullptr, nullptr) != WORKER_OK) return;
+        }
+    };
+    for (int round = 0; round < 200; round++) {
+        std::vector<worker *> ws;
+        HomeLoop home([&] {
+            worker_options o;
+            worker_options_init(&o);
+            o.capacity = 8;
+            for (int i = 0; i < 8; i++) {
+                worker *w = worker_create(body, nullptr, nullptr, &o);
+                worker_start(w);
+                ws.push_back(w);
+            }
+            return ws[0];
+        });
+        ASSERT_NE(home.start_home(), nullptr);
+        home.stop_and_wait();
+        for (worker *w : ws) worker_quit(w);
+        for (worker *w : ws) ASSERT_EQ(worker_await(w, 10000), WORKER_OK);
+        for (worker *w : ws) worker_unref(w);
+    }
+    EXPECT_TRUE(wait_no_pump([] { return payloads_alive() == 0; }));
+    expect_payloads_freed();
+}
