@@ -276,7 +276,9 @@ QTWORKER_API int  worker_close_input(worker *w);
     its YIELDED callbacks (its other events still reach the GUI). from's policy
     and capacity govern the link: BLOCK waits while `capacity` of its values
     are unreceived in `to`; LATEST replaces its newest unreceived one (counted
-    by worker_dropped); QUEUE never waits. Many may pipe into one: when all
+    by worker_dropped); QUEUE never waits. to's capacity_bytes bounds each
+    link's unreceived bytes (worker_yield_sized) alike: BLOCK waits while the
+    next value would pass it (one value alone always goes). Many may pipe into one: when all
     have ended, to's input closes. When `to` ends or is quit, or its input is
     closed, the workers still piped into it are quit (a yield into it gives
     ABORTED); values it never received are destroyed when it ends. ESTATE:

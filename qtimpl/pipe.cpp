@@ -3,7 +3,10 @@
 // the values themselves sit in the sink's inbox (in order with its sends),
 // each tagged with its link, so the link can count its unreceived ones and
 // apply the source's policy: BLOCK waits at `capacity`, LATEST replaces its
-// newest unreceived value, QUEUE never waits.
+// newest unreceived value, QUEUE never waits. The sink's capacity_bytes
+// bounds each link's unreceived bytes (worker_yield_sized) the same way:
+// BLOCK waits while the next value would pass it (one value alone always
+// goes), as a yield to the GUI waits for the source's own budget.
 //
 // Locks: the pipes mutex (topology: who is piped into whom) comes before any
 // worker's mu. A source's mu comes before its sink's (a yield holds both);
@@ -25,9 +28,11 @@ struct Link {
     worker *to = nullptr;
     bool holds_to = false;
     size_t capacity = 0;  // the source's (immutable)
+    size_t budget = 0;    // the sink's capacity_bytes (immutable; 0 = none)
     worker_policy policy = WORKER_BLOCK;
     // Guarded by to->mu.
     size_t unreceived = 0;          // this link's values in to's inbox
+    ByteCount unreceived_bytes = 0; // and their sizes
     Sent *latest = nullptr;         // LATEST: that value, replaceable
     size_t in_helper = 0;           // of unreceived: forwarded to a process sink's helper
     bool producer_waiting = false;  // BLOCK: the source waits for room
@@ -128,14 +133,19 @@ int pipe_push_locked(worker *w, std::unique_lock<StreamMutex> &lk, Entry &e, Ent
         if (w->policy == WORKER_LATEST && l->latest) {
             stale->value = l->latest->value;
             stale->destroy = l->latest->destroy;
+            l->unreceived_bytes = l->unreceived_bytes - l->latest->size + e.size;
             l->latest->value = e.value;
             l->latest->destroy = e.destroy;
+            l->latest->size = e.size;
             e.value = nullptr;
             e.destroy = nullptr;
             w->dropped.fetch_add(1);
             return WORKER_OK;
         }
-        if (w->policy == WORKER_BLOCK && l->unreceived >= w->capacity) {
+        bool full = w->policy == WORKER_BLOCK && l->unreceived >= w->capacity;
+        bool over_budget = w->policy != WORKER_QUEUE && l->budget && l->unreceived_bytes > 0 &&
+                           l->unreceived_bytes + e.size > l->budget;
+        if (full || over_budget) {
             l->producer_waiting = true;  // the sink wakes us once it made room
             lt.unlock();
             run_deferred_schedule();  // what we emitted before must reach the GUI
@@ -145,10 +155,11 @@ int pipe_push_locked(worker *w, std::unique_lock<StreamMutex> &lk, Entry &e, Ent
             continue;
         }
         fault::check(fault::Inbox);
-        to->inbox.push_back({e.value, e.destroy, l});  // on throw: not queued, e keeps it
+        to->inbox.push_back({e.value, e.destroy, l, e.size});  // on throw: not queued, e keeps it
         e.value = nullptr;
         e.destroy = nullptr;
         l->unreceived++;
+        l->unreceived_bytes += e.size;
         if (w->policy == WORKER_LATEST) l->latest = &to->inbox.back();
         wake_receiver_locked(to);
         if (to->poke) to->poke(to);
@@ -156,12 +167,15 @@ int pipe_push_locked(worker *w, std::unique_lock<StreamMutex> &lk, Entry &e, Ent
     }
 }
 
-void link_taken_locked(Link *l, worker **wake) {
+void link_taken_locked(Link *l, size_t size, worker **wake) {
     l->unreceived--;
+    l->unreceived_bytes -= size;
     if (l->latest && l->unreceived == 0) l->latest = nullptr;  // LATEST holds at most one
-    // Woken at half capacity, not at every value: the source then fills
-    // half the link per wake-up instead of trading a context switch per value.
-    if (l->producer_waiting && l->unreceived <= l->capacity / 2) {
+    // Woken at half capacity (and half the budget), not at every value: the
+    // source then fills half the link per wake-up instead of trading a
+    // context switch per value.
+    bool room = l->unreceived <= l->capacity / 2 && (!l->budget || l->unreceived_bytes <= l->budget / 2);
+    if (l->producer_waiting && room) {
         l->producer_waiting = false;
         // Alive: it is waiting inside its function (source_done has not run).
         worker *from = l->from.load();
@@ -194,18 +208,19 @@ void take_forwardable_locked(worker *w, std::deque<Sent> &out) {
     }
 }
 
-void helper_took(worker *w, std::deque<Link *> &in_helper, long long n) {
+void helper_took(worker *w, std::deque<Sent> &in_helper, long long n) {
     std::vector<worker *> wake;
     wake.reserve(std::min<size_t>(in_helper.size(), (size_t)std::max(n, 0LL)));
     {
         std::lock_guard<StreamMutex> lk(w->mu);
         for (; n > 0 && !in_helper.empty(); n--) {
-            Link *l = in_helper.front();
+            Sent taken = in_helper.front();
             in_helper.pop_front();
+            Link *l = taken.link;
             if (!l) continue;  // a plain send
             worker *from = nullptr;
             l->in_helper--;
-            link_taken_locked(l, &from);
+            link_taken_locked(l, taken.size, &from);
             if (from) wake.push_back(from);
         }
     }
@@ -290,6 +305,7 @@ int worker_pipe(worker *from, worker *to) {
         link->to = to;
         link->holds_to = true;
         link->capacity = from->capacity;
+        link->budget = to->capacity_bytes;
         link->policy = from->policy;
         {
             std::lock_guard<qtw::StreamMutex> lf(from->mu);

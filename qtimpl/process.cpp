@@ -327,7 +327,7 @@ private:
     bool child_paused_ = false, quit_sent_ = false, outcome_ = false, eof_ = false;
     bool kill_sent_ = false, killed_ = false, broken_ = false, reaped_ = false;
     bool close_sent_ = false;    // worker_close_input passed on
-    std::deque<Link *> in_helper_;  // forwarded sends (null) and piped values, not yet taken
+    std::deque<Sent> in_helper_;  // forwarded sends (no link) and piped values, not yet taken
     bool status_known_ = false;  // we reaped it: status_ is its wait status
     int status_ = 0;
     long long yields_ = 0;
@@ -481,7 +481,7 @@ void Session::sync_owner() {
     for (Sent &s : sends) {
         queue(wire::kSend, nullptr, 0, static_cast<worker_bytes *>(s.value), s.value != nullptr);
         if (s.destroy) s.destroy(s.value);  // forwarded: the child has its own copy
-        in_helper_.push_back(s.link);       // received once the child says it took it
+        in_helper_.push_back({nullptr, nullptr, s.link, s.size});  // received once the child took it
     }
     if (close && !abort) {
         queue(wire::kClose);

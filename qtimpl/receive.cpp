@@ -13,7 +13,7 @@ bool take_input_locked(worker *w, void **value, worker_destroy_fn *destroy, work
     Sent &s = w->inbox.front();
     *value = s.value;
     *destroy = s.destroy;
-    if (s.link) link_taken_locked(s.link, wake);
+    if (s.link) link_taken_locked(s.link, s.size, wake);
     w->inbox.pop_front();
     if (w->on_input_taken) w->on_input_taken(w);  // a process's helper tells its parent
     return true;

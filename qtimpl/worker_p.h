@@ -187,6 +187,7 @@ struct Sent {
     void *value;
     worker_destroy_fn destroy;
     Link *link = nullptr;  // null: from worker_send
+    size_t size = 0;       // bytes, for a link's budget (worker_yield_sized)
 };
 
 // A callback connection. Its user_data is destroyed exactly once: by
@@ -491,7 +492,7 @@ bool home_call_running_for(const worker *w);
 // call wake_producer(*wake) once w->mu is released (a source's mu is taken
 // before its sink's, never after).
 bool take_input_locked(worker *w, void **value, worker_destroy_fn *destroy, worker **wake);
-void link_taken_locked(Link *l, worker **wake);  // a value of l left the sink's input
+void link_taken_locked(Link *l, size_t size, worker **wake);  // a value of l left the sink's input
 void wake_producer(worker *from);                // null: nothing to do
 inline void wake_receiver_locked(worker *w) {
     if (w->receive_waiting) w->pause_cv.notify_all();
@@ -508,7 +509,7 @@ void pipe_forget(worker *w);        // ~worker
 // function took n forwarded values, whose links (null for a send) are the
 // front of in_helper. pipe_push: a process source's relayed yield.
 void take_forwardable_locked(worker *w, std::deque<Sent> &out);
-void helper_took(worker *w, std::deque<Link *> &in_helper, long long n);
+void helper_took(worker *w, std::deque<Sent> &in_helper, long long n);
 int pipe_push(worker *w, Entry &&e);
 // Worker-side helpers of worker_side.cpp for receive.cpp.
 int check_worker_ctx(worker_ctx *ctx);

@@ -68,6 +68,46 @@ TEST(Pipe, BlockSourceWaitsAtCapacityUnreceived) {
     expect_payloads_freed();
 }
 
+// The sink's capacity_bytes bounds the link's unreceived bytes
+// (worker_yield_sized): 400-byte values into a 1000-byte budget stop the
+// BLOCK source after 2; a value larger than the budget goes alone. Then
+// everything arrives, in order.
+TEST(Pipe, TheSinksByteBudgetBoundsTheLink) {
+    reset_payloads();
+    for (size_t size : {size_t(400), size_t(5000)}) {
+        std::atomic<bool> go{false};
+        std::atomic<int> yielded{0};
+        Received got;
+        worker_options so;
+        worker_options_init(&so);
+        so.capacity_bytes = 1000;
+        Job sink([&](worker_ctx *ctx) {
+            wait_no_pump(go);
+            receive_all(got)(ctx);
+        }, &so);
+        auto o = policy_options(WORKER_BLOCK, 100);
+        Job src([&, size](worker_ctx *ctx) {
+            for (int i = 0; i < 10; i++) {
+                if (worker_yield_sized(ctx, payload(i), size, payload_free, nullptr, nullptr) != WORKER_OK)
+                    return;
+                yielded++;
+            }
+        }, &o);
+        ASSERT_EQ(worker_pipe(src.w, sink.w), WORKER_OK);
+        ASSERT_EQ(sink.start(), WORKER_OK);
+        ASSERT_EQ(src.start(), WORKER_OK);
+        int bound = size < 1000 ? 2 : 1;
+        ASSERT_TRUE(wait_no_pump([&] { return yielded.load() >= bound; }));
+        pump_for(100);  // room to run past the budget if it were broken
+        EXPECT_EQ(yielded.load(), bound) << size << "-byte values";
+        go = true;
+        ASSERT_TRUE(src.rec->wait_finished());
+        ASSERT_TRUE(sink.rec->wait_finished());
+        EXPECT_EQ(got.snapshot(), range(0, 10));
+    }
+    expect_payloads_freed();
+}
+
 TEST(Pipe, LatestKeepsOnlyTheNewestUnreceivedValue) {
     reset_payloads();
     {
