@@ -42,6 +42,9 @@ public:
     ~Viewer() override;
 
     viewer *handle() const { return handle_; }
+    // Refreshes the status bar's "bytes pending" per worker (a 250 ms timer
+    // calls it; tests call it while the GUI holds a frame back).
+    void show_pending();
 
     // Plugins: a shared module exporting viewer_plugin_init. Returns its
     // status (negative: not loaded or init failed; reported on stderr).
@@ -117,7 +120,6 @@ private:
         QProgressBar *bar = nullptr;
         QLabel *pending = nullptr;  // bytes yielded, not yet delivered (worker_backlog)
     };
-    void show_pending();
     static void on_worker_event(worker_event *ev, void *ctx);
     void handle_worker_event(worker_event *ev);
     void log(const QString &line, LogDock::Kind kind = LogDock::Kind::Event);
