@@ -16,10 +16,7 @@ namespace {
 constexpr size_t kFrame = 1000;  // the size each test frame claims
 
 worker_options budget(worker_policy p, size_t bytes, size_t capacity = 1024) {
-    worker_options o;
-    worker_options_init(&o);
-    o.policy = p;
-    o.capacity = capacity;
+    worker_options o = policy_options(p, capacity);
     o.capacity_bytes = bytes;
     return o;
 }
