@@ -82,9 +82,10 @@ int control(worker *w, F &&change) {
     if (!h) return WORKER_EINVAL;
     bool wake;
     {
-        std::lock_guard<qtw::StreamMutex> lk(h->mu);
+        qtw::ScheduleAfterUnlock schedule;  // a RESUMED queued below reaches the GUI
+        std::unique_lock<qtw::StreamMutex> lk(h->mu);
         if (ended(h.get())) return WORKER_ESTATE;
-        wake = change(h.get());
+        wake = change(h.get(), lk);
         if (h->poke) h->poke(h.get());  // a process worker's proxy (process.cpp)
     }
     if (wake) {
@@ -94,13 +95,22 @@ int control(worker *w, F &&change) {
     return WORKER_OK;
 }
 
-bool request_pause(worker *w) {
+using Lock = std::unique_lock<qtw::StreamMutex>;
+
+bool request_pause(worker *w, Lock &) {
     w->pause_requested = true;
     return w->receive_waiting;  // a worker waiting in worker_receive parks now
 }
 
-bool request_resume(worker *w) {
+bool request_resume(worker *w, Lock &lk) {
     w->pause_requested = false;
+    // Parked: RESUMED is queued from here, in its place (the worker emits
+    // nothing while parked), so the woken worker goes straight back to its
+    // function: no event to queue, no GUI wake-up on its way (resume p50).
+    if (w->paused && !w->poke && !w->abort_requested) {
+        w->paused = false;
+        qtw::push_control_locked(w, lk, qtw::Entry(WORKER_EV_RESUMED));
+    }
     return true;
 }
 
@@ -337,14 +347,14 @@ int worker_pause(worker *w) { return control(w, request_pause); }
 int worker_resume(worker *w) { return control(w, request_resume); }
 
 int worker_toggle_pause(worker *w) {
-    return control(w, [](worker *x) {
-        return x->pause_requested ? request_resume(x) : request_pause(x);
+    return control(w, [](worker *x, Lock &lk) {
+        return x->pause_requested ? request_resume(x, lk) : request_pause(x, lk);
     });
 }
 
 int worker_quit(worker *w) {
     Handle h(w);  // keeps w alive for group_on_quit below
-    int rc = control(w, [](worker *x) {
+    int rc = control(w, [](worker *x, Lock &) {
         x->abort_requested = true;
         return true;
     });
