@@ -386,8 +386,10 @@ QTWORKER_API int worker_scope_close(worker_scope *s, int timeout_ms);
 
 /** Deliver value as YIELDED. May wait (BLOCK at capacity, paused). Returns
     OK; WORKER_RECEIVED with the oldest sent value in *sent / *sent_destroy
-    (yours now); WORKER_ABORTED once quit was asked (value not delivered:
-    return from your function); WORKER_ENOMEM when the stream could not grow
+    (yours now); WORKER_ABORTED once quit was asked: return from your
+    function (the value was not delivered — unless it was queued before the
+    quit, e.g. just before this call parked for a pause: undelivered values are
+    destroyed, not shown, once quit is asked); WORKER_ENOMEM when the stream could not grow
     (the value was destroyed, not delivered). Pass sent and sent_destroy both or neither
     (EINVAL); with neither, sent values stay queued. */
 QTWORKER_API int  worker_yield(worker_ctx *ctx, void *value, worker_destroy_fn destroy,
