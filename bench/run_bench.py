@@ -56,7 +56,7 @@ class Runner:
             return errors[0] if errors else runs[0]
         out = {}
         for k, v in runs[0].items():
-            vals = [x.get(k) for x in runs]
+            vals = [x.get(k) for x in runs if x.get(k) is not None]  # a run may lack a figure
             if isinstance(v, bool):
                 out[k] = all(vals)
             elif isinstance(v, (int, float)):
