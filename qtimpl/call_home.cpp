@@ -166,6 +166,9 @@ int wait_for_call(worker *w, HomeCall *c, int timeout_ms) {
         lk.unlock();
     }
     spin_briefly(w, c, timeout_ms < 0 ? clock::time_point::max() : deadline);
+    // Answered while polling (the common case): status and result were
+    // written before `settled` was released; no need to meet the GUI on mu.
+    if (c->settled.load(std::memory_order_acquire)) return c->status;
     lk.lock();
     for (;;) {
         if (c->state == CallState::Done || c->state == CallState::Cancelled) return c->status;
