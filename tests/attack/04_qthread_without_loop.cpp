@@ -1,4 +1,4 @@
-// BREAKS guide.md "A worker created on a thread without an event loop uses the GUI thread": one created in QThread::create(fn) (run() never calls exec) is homed on that thread; its callbacks never run, FINISHED never comes; run: ./buildxx.sh 04_qthread_without_loop.cpp && QT_QPA_PLATFORM=offscreen ./04_qthread_without_loop
+// BREAKS guide.md "A worker created on a thread without an event loop uses the GUI thread": one created in QThread::create(fn) (run() never calls exec) is homed on that thread; its callbacks never run, FINISHED never comes; run: ./build.sh 04_qthread_without_loop.cpp && QT_QPA_PLATFORM=offscreen ./04_qthread_without_loop
 #include <qtworker.h>
 #include <QCoreApplication>
 #include <QThread>

@@ -1,4 +1,4 @@
-// probe (held): worker_call_home "WORKER_ESTATE: the home thread's event loop has ended (fn never runs)": a worker homed on a QThread (made in its loop) calls home after that loop has returned from exec() while run() still does its cleanup — the call waits until the thread itself finishes (forever, with timeout -1, if the cleanup waits for the worker); run: ./buildxx.sh 08_call_home_after_home_loop_ended.cpp && QT_QPA_PLATFORM=offscreen ./08_call_home_after_home_loop_ended
+// probe (held): worker_call_home "WORKER_ESTATE: the home thread's event loop has ended (fn never runs)": a worker homed on a QThread (made in its loop) calls home after that loop has returned from exec() while run() still does its cleanup — the call waits until the thread itself finishes (forever, with timeout -1, if the cleanup waits for the worker); run: ./build.sh 08_call_home_after_home_loop_ended.cpp && QT_QPA_PLATFORM=offscreen ./08_call_home_after_home_loop_ended
 #include <qtworker.h>
 #include <QCoreApplication>
 #include <QThread>
