@@ -143,8 +143,7 @@ int pipe_push_locked(worker *w, std::unique_lock<StreamMutex> &lk, Entry &e, Ent
             return WORKER_OK;
         }
         bool full = w->policy == WORKER_BLOCK && l->unreceived >= w->capacity;
-        bool over_budget = w->policy != WORKER_QUEUE && l->budget && l->unreceived_bytes > 0 &&
-                           l->unreceived_bytes + e.size > l->budget;
+        bool over_budget = w->policy != WORKER_QUEUE && exceeds_budget(l->unreceived_bytes, e.size, l->budget);
         if (full || over_budget) {
             l->producer_waiting = true;  // the sink wakes us once it made room
             lt.unlock();

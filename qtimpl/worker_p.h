@@ -375,9 +375,14 @@ void take_stream_locked(worker *w, ChunkQueue<Entry> &batch);
 // Memory budget (budget.cpp). over_budget_locked: a value of `size` bytes
 // must wait for room now; past_budget_locked: more bytes are pending than
 // the budget allows (an oversized value: its producer waits for it to go).
+// The one rule for a stream and for a piped link: a sized value waits while
+// it would take `pending` past `budget` (0 = none); alone, it always goes.
+inline bool exceeds_budget(ByteCount pending, size_t size, size_t budget) {
+    if (!budget || pending == 0 || size == 0) return false;
+    return pending > budget || size > budget - pending;
+}
 inline bool over_budget_locked(const worker *w, size_t size) {
-    if (!w->capacity_bytes || w->data_bytes == 0 || size == 0) return false;
-    return w->data_bytes > w->capacity_bytes || size > w->capacity_bytes - w->data_bytes;
+    return exceeds_budget(w->data_bytes, size, w->capacity_bytes);
 }
 inline bool oversized(const worker *w, size_t size) {
     return w->capacity_bytes && size > w->capacity_bytes;
