@@ -155,8 +155,8 @@ TEST(HomeThread, AWorkerMadeOnAQThreadThatRunsNoLoopDeliversOnTheGui) {
     // Not destroyed: QThread's own QWaitCondition is woken by the ending
     // thread through a Qt lock ThreadSanitizer cannot see, and destroying it
     // right after wait() is reported as a race inside Qt. Kept reachable.
-    static std::vector<QThread *> finished_loaders;
-    finished_loaders.push_back(loader.release());
+    static auto *finished_loaders = new std::vector<QThread *>;  // never destroyed
+    finished_loaders->push_back(loader.release());
     worker_unref(made.load());
     pump_for(20);
     expect_payloads_freed();
