@@ -1,7 +1,8 @@
 // Memory budget in bytes (worker_options.capacity_bytes): the stream counts
 // the sizes of undelivered yields in worker::data_bytes beside data_entries
 // (stream.cpp adds and waits, dispatcher.cpp subtracts after delivery, both
-// under worker::mu); here is the owner-side view of both counts.
+// under worker::mu) and in the fast lane's ring (its own atomics); here is
+// the owner-side view of both counts.
 #include "worker_p.h"
 
 namespace qtw {
@@ -21,8 +22,9 @@ extern "C" int worker_backlog(const worker *w, size_t *entries, size_t *bytes) {
     if (qtw::acquire(w)) {
         {
             std::lock_guard<qtw::StreamMutex> lk(w->mu);
-            n = w->data_entries;
-            b = w->data_bytes > SIZE_MAX ? SIZE_MAX : (size_t)w->data_bytes;
+            n = qtw::pending_entries_locked(w);
+            qtw::ByteCount all = qtw::pending_bytes_locked(w);
+            b = all > SIZE_MAX ? SIZE_MAX : (size_t)all;
         }
         qtw::release(const_cast<worker *>(w));
         rc = WORKER_OK;

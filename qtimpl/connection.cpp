@@ -1,6 +1,7 @@
 // A callback connection's calls (a disconnect racing a running callback
 // destroys its user_data exactly once, after the call returns) and the
 // report of an error no callback handled.
+#include "barrier.h"
 #include "worker_p.h"
 
 #include <cstdio>
@@ -13,42 +14,44 @@ worker_callback error_handler = nullptr;
 void *error_handler_data = nullptr;
 }  // namespace
 
+// Dekker between invoke (running = true, light fence, look at state) and
+// disconnect (mark state, heavy fence, look at running): a call never
+// begins once a disconnect has seen it not running, and the one that sees
+// the other finishes the disconnect (both may try: finish() decides).
 bool Connection::invoke(worker_event *ev) {
-    int s = Idle;
-    if (!state.compare_exchange_strong(s, Calling)) return false;  // disconnected
-    try {
-        cb(ev, user_data);
-    } catch (...) {
-        // A C++ callback that throws must not unwind through Qt's event loop
-        // (that ends the process): report it and go on delivering.
-        std::fprintf(stderr, "qtworker: a callback of worker '%s' threw an exception\n",
-                     worker_name(ev->source));
+    running.store(true, std::memory_order_relaxed);
+    light_fence();
+    bool call = state.load(std::memory_order_acquire) == Idle;
+    if (call) {
+        try {
+            cb(ev, user_data);
+        } catch (...) {
+            // A C++ callback that throws must not unwind through Qt's event
+            // loop (that ends the process): report it and go on delivering.
+            std::fprintf(stderr, "qtworker: a callback of worker '%s' threw an exception\n",
+                         worker_name(ev->source));
+        }
     }
-    s = Calling;
-    if (!state.compare_exchange_strong(s, Idle)) {
-        // Disconnected while it ran (possibly by itself): destroy now, then
-        // tell a worker_scope_close waiting on another thread.
-        destroy_user_data();
-        state.store(Dead);
-        scope_call_ended();
-    }
-    return true;
+    running.store(false, std::memory_order_release);  // the call's reads of user_data came before
+    light_fence();
+    // Disconnected while it ran (possibly by itself): destroy now.
+    if (state.load(std::memory_order_acquire) == DeadAfterCall) finish();
+    return call;
+}
+
+void Connection::finish() {
+    int s = DeadAfterCall;
+    if (!state.compare_exchange_strong(s, Finishing)) return;  // the other side did
+    destroy_user_data();
+    state.store(Dead);
+    scope_call_ended();  // a worker_scope_close on another thread may wait for it
 }
 
 void Connection::disconnect() {
-    for (;;) {
-        int s = state.load();
-        if (s == Idle) {
-            if (state.compare_exchange_weak(s, Dead)) {
-                destroy_user_data();
-                return;
-            }
-        } else if (s == Calling) {
-            if (state.compare_exchange_weak(s, DeadAfterCall)) return;  // invoke() destroys
-        } else {
-            return;
-        }
-    }
+    int s = Idle;
+    if (!state.compare_exchange_strong(s, DeadAfterCall)) return;  // disconnected before
+    heavy_fence();
+    if (!running.load(std::memory_order_acquire)) finish();  // else its call's end does
 }
 
 void report_unhandled_error(worker_event *ev) {

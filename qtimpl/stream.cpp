@@ -1,6 +1,7 @@
 // The per-worker ordered event stream: the worker thread pushes, the home
 // thread's dispatcher drains. Policies (BLOCK / QUEUE / LATEST) apply to data
 // entries; control entries (started, paused, outcome, finished) never wait.
+#include "barrier.h"
 #include "fault.h"
 #include "worker_p.h"
 
@@ -52,14 +53,70 @@ static Entry *append_locked(worker *w, Entry &&e) {
         w->data_entries++;
         w->data_bytes += size;
     }
-    if (!w->scheduled) {
-        // Empty -> non-empty: exactly one wakeup for the whole batch, posted
-        // once this thread has let go of w->mu (the GUI, woken by it, takes
-        // w->mu first thing: posting under it cost a context switch).
-        w->scheduled = true;
+    if (!w->slow_pending.load(std::memory_order_relaxed))
+        w->slow_pending.store(true, std::memory_order_release);  // closes the fast lane
+    // Empty -> non-empty: exactly one wakeup for the whole batch, posted
+    // once this thread has let go of w->mu (the GUI, woken by it, takes
+    // w->mu first thing: posting under it cost a context switch).
+    if (!w->scheduled.load(std::memory_order_relaxed) && !w->scheduled.exchange(true))
         defer_schedule_locked(w);
-    }
     return slot;
+}
+
+// Large enough for a full default capacity; a worker allowed more queues
+// the rest in the slow lane.
+static size_t ring_slots(const worker *w) {
+    size_t want = w->policy == WORKER_BLOCK ? w->capacity : WORKER_DEFAULT_CAPACITY;
+    size_t n = 16;
+    while (n < want && n < 1024) n *= 2;
+    return n;
+}
+
+bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk) {
+    if (e.type != WORKER_EV_YIELDED || w->policy == WORKER_LATEST || w->pipe_out ||
+        w->helper_process || w->progress_total > 0 || e.size >= YieldRing::kMaxSize ||
+        oversized(w, e.size) || current_ctx() != &w->ctx)
+        return false;
+    // Entries of the slow lane go first; pause and quit are the slow lane's.
+    if (w->slow_pending.load(std::memory_order_acquire) ||
+        w->abort_requested.load(std::memory_order_relaxed) ||
+        w->pause_requested.load(std::memory_order_relaxed))
+        return false;
+    YieldRing *r = w->ring.load(std::memory_order_relaxed);  // only this thread stores it
+    if (!r) {
+        r = YieldRing::create(ring_slots(w));
+        if (!r) return false;
+        w->ring.store(r, std::memory_order_release);
+    }
+    if (w->policy == WORKER_BLOCK && r->producer_entries(false) >= w->capacity &&
+        r->producer_entries(true) >= w->capacity)
+        return false;  // at capacity: the slow lane waits for room
+    if (exceeds_budget(r->producer_bytes(), e.size, w->capacity_bytes)) return false;
+    if (!r->try_push(RingSlot{e.value, e.destroy, e.size})) return false;
+    e.value = nullptr;
+    e.destroy = nullptr;
+    e.size = 0;
+    // Dekker with the dispatcher going idle (it clears `scheduled`, passes
+    // heavy_fence, then looks at the ring): one of the two sees the
+    // other, and exactly one of them wins the exchange and schedules w.
+    light_fence();
+    if (!w->scheduled.load(std::memory_order_relaxed) && !w->scheduled.exchange(true)) {
+        if (lk)
+            defer_schedule_locked(w);
+        else
+            dispatcher_schedule(w->dispatcher, w);
+    }
+    return true;
+}
+
+void free_ring(worker *w) {
+    YieldRing *r = w->ring.exchange(nullptr);
+    if (!r) return;
+    while (r->readable()) {
+        RingSlot s = r->pop();
+        if (s.destroy) s.destroy(s.value);
+    }
+    YieldRing::destroy(r);
 }
 
 // Control entries are never lost: without memory they wait for some (the
@@ -135,7 +192,7 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
     // exhaust memory, and no line is ever dropped.
     bool bounded = w->policy != WORKER_QUEUE || e.type == WORKER_EV_OUTPUT;
     while (!w->abort_requested && bounded &&
-           (w->data_entries >= w->capacity || over_budget_locked(w, e.size)) &&
+           (pending_entries_locked(w) >= w->capacity || over_budget_locked(w, e.size)) &&
            !home_is_awaiting(w)) {
         // The dropped frame goes before the wait, not after: else it and
         // the frame being drawn both live, past the budget.
@@ -145,6 +202,7 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
     // After quit, yields are refused (the producer should return) but a
     // warning, progress or custom event still reaches the GUI, unblocked.
     if (w->abort_requested && e.type == WORKER_EV_YIELDED) return WORKER_ABORTED;
+    if (ring_yield(w, e, &lk)) return WORKER_OK;  // room again, and the slow lane is empty
     bool alone = oversized(w, e.size);
     if (alone) w->oversized_shown = false;
     Entry *placed = append_locked(w, std::move(e));
@@ -181,7 +239,7 @@ bool try_push_output(worker *w, std::string &&line, int stream_no) {
         e.code = stream_no;
         std::lock_guard<StreamMutex> lk(w->mu);
         // Never after the function ended: the outcome is the last data entry.
-        if (w->phase != Phase::Running || w->data_entries >= w->capacity) return false;
+        if (w->phase != Phase::Running || pending_entries_locked(w) >= w->capacity) return false;
         append_locked(w, std::move(e));
         return true;
     } catch (const std::bad_alloc &) {

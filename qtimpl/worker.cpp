@@ -138,6 +138,7 @@ worker::~worker() {
     qtw::pipe_forget(this);
     if (!arg_consumed && arg_destroy) arg_destroy(arg);
     for (auto &s : inbox) destroy_value(s.value, s.destroy);
+    qtw::free_ring(this);  // the oldest entries: the ring is drained first
     stream.for_each([](qtw::Entry &e) { e.release(); });
     batch.for_each([](qtw::Entry &e) { e.release(); });
     destroy_value(result, result_destroy);

@@ -5,6 +5,7 @@
 
 #include "qtworker.h"
 #include "chunk_queue.h"
+#include "yield_ring.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -194,7 +195,9 @@ struct Sent {
 // worker_disconnect (or, if the callback is running right then, just after
 // it returns), or when the worker is freed.
 struct Connection {
-    enum State { Idle, Calling, Dead, DeadAfterCall };
+    // Idle -> DeadAfterCall (disconnected) -> Finishing (its user_data is
+    // being destroyed, exactly once) -> Dead.
+    enum State { Idle, DeadAfterCall, Finishing, Dead };
     long id;
     worker_event_type type;
     std::string custom_name;  // with filter_name: only this custom event
@@ -202,7 +205,12 @@ struct Connection {
     worker_callback cb;
     void *user_data;
     worker_destroy_fn user_data_destroy;
+    // A call costs no atomic read-modify-write (two per value were a fifth
+    // of the GUI's time at 25 M values/s): the home thread marks `running`
+    // around it, a disconnect marks `state`, and an asymmetric barrier
+    // (barrier.h) lets whichever side sees the other finish the disconnect.
     std::atomic<int> state{Idle};
+    std::atomic<bool> running{false};  // written by the home thread only
 
     void destroy_user_data() {
         worker_destroy_fn d = user_data_destroy;
@@ -211,6 +219,7 @@ struct Connection {
     }
     void disconnect();                          // any thread
     bool invoke(worker_event *ev);              // home thread; false: not called
+    void finish();  // a disconnect: destroy user_data (once), tell a scope close
     ~Connection() { destroy_user_data(); }
 };
 
@@ -251,7 +260,8 @@ struct worker {
     qtw::StreamCondVar pause_cv;   // parked worker waits for resume/quit
     qtw::StreamCondVar done_cv;    // worker_await waits for the function
     qtw::Phase phase = qtw::Phase::Created;
-    bool pause_requested = false;
+    // Written under mu; read without it by a yield's lock-free fast lane.
+    std::atomic<bool> pause_requested{false};
     bool paused = false;
     // Read by the dispatcher for every entry it delivers: on a cache line
     // of its own, away from the lines the producer writes with every yield.
@@ -265,10 +275,11 @@ struct worker {
     std::string fail_message;
     void *result = nullptr;
     worker_destroy_fn result_destroy = nullptr;
+    // The slow lane of the stream (the fast lane is `ring`, below).
     qtw::ChunkQueue<qtw::Entry> stream;
     qtw::Entry *latest[2] = {nullptr, nullptr};  // LATEST: undelivered yield, progress
     size_t tombstones = 0;          // LATEST-replaced entries still in stream
-    size_t data_entries = 0;        // entries counted against capacity
+    size_t data_entries = 0;        // slow-lane entries counted against capacity
     qtw::ByteCount data_bytes = 0;  // their sizes, counted against capacity_bytes
     bool oversized_shown = false;   // the pending oversized frame reached its callbacks
     size_t space_waiters = 0;
@@ -277,7 +288,14 @@ struct worker {
     // can wake them all.
     worker *space_prev = nullptr, *space_next = nullptr;
     bool space_kicked = false;
-    bool scheduled = false;         // in (or being drained by) the dispatcher
+    // In (or being drained by) the dispatcher. Set by whoever makes the
+    // stream non-empty (under mu, or by the fast lane: see ring_yield),
+    // cleared by the dispatcher under mu.
+    std::atomic<bool> scheduled{false};
+    // The slow lane holds undelivered entries (stream or batch): the fast
+    // lane is closed meanwhile, so the worker's entries keep their order.
+    // Set under mu by a slow-lane push, cleared under mu by the dispatcher.
+    std::atomic<bool> slow_pending{false};
     std::deque<qtw::Sent> inbox;
     bool input_closed = false;      // worker_close_input, or its last source ended
     bool receive_waiting = false;   // worker_receive waits on pause_cv
@@ -330,6 +348,9 @@ struct worker {
     bool delivering = false;        // guarded by mu: a batch is being delivered
     bool requeue_after_delivery = false;
     qtw::ChunkQueue<qtw::Entry> batch;   // being delivered; swapped with stream
+    // The fast lane: plain yields of the worker's own thread, lock-free
+    // (yield_ring.h). Made by that thread at its first such yield.
+    std::atomic<qtw::YieldRing *> ring{nullptr};
     std::shared_ptr<std::vector<std::shared_ptr<qtw::Connection>>> snapshot;
     unsigned snapshot_version = ~0u;
 
@@ -355,6 +376,14 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
 // Destroys e's payload with lk unlocked (then relocks); false if it had none.
 bool release_unlocked(std::unique_lock<qtw::StreamMutex> &lk, Entry *e);
 void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e);
+// The fast lane (worker thread only, in its function): a plain yield goes
+// into the ring without a lock when nothing needs the slow lane (no pause,
+// quit, LATEST, pipe, progress, budget wait, pending slow entry, full
+// ring). False: e is untouched, take the slow lane. With lk (the slow lane
+// after a wait, mu held) the wake-up is deferred to after unlocking.
+bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk = nullptr);
+// ~worker: destroys what the ring still holds.
+void free_ring(worker *w);
 // A push that makes the stream non-empty owes the dispatcher a wake-up;
 // it is posted after w->mu is released: declare a ScheduleAfterUnlock
 // before the lock (destroyed after it), or call run_deferred_schedule()
@@ -381,8 +410,18 @@ inline bool exceeds_budget(ByteCount pending, size_t size, size_t budget) {
     if (!budget || pending == 0 || size == 0) return false;
     return pending > budget || size > budget - pending;
 }
+// What is pending in both lanes: the slow lane's counts (under mu) plus
+// the ring's (atomics).
+inline size_t pending_entries_locked(const worker *w) {
+    YieldRing *r = w->ring.load(std::memory_order_acquire);
+    return w->data_entries + (r ? r->entries() : 0);
+}
+inline ByteCount pending_bytes_locked(const worker *w) {
+    YieldRing *r = w->ring.load(std::memory_order_acquire);
+    return w->data_bytes + (r ? r->bytes() : 0);
+}
 inline bool over_budget_locked(const worker *w, size_t size) {
-    return exceeds_budget(w->data_bytes, size, w->capacity_bytes);
+    return exceeds_budget(pending_bytes_locked(w), size, w->capacity_bytes);
 }
 inline bool oversized(const worker *w, size_t size) {
     return w->capacity_bytes && size > w->capacity_bytes;
@@ -391,12 +430,12 @@ inline bool oversized(const worker *w, size_t size) {
 // first (it is dropped). Its producer's yield says OK once this claimed it.
 bool claim_oversized_delivery(worker *w);
 inline bool past_budget_locked(const worker *w) {
-    return w->capacity_bytes && w->data_bytes > w->capacity_bytes;
+    return w->capacity_bytes && pending_bytes_locked(w) > w->capacity_bytes;
 }
 // Room enough to wake a waiting producer: half of capacity and budget free.
 inline bool half_free_locked(const worker *w) {
-    return w->data_entries <= w->capacity / 2 &&
-           (!w->capacity_bytes || w->data_bytes <= w->capacity_bytes / 2);
+    return pending_entries_locked(w) <= w->capacity / 2 &&
+           (!w->capacity_bytes || pending_bytes_locked(w) <= w->capacity_bytes / 2);
 }
 // A yield's size: in a process worker every value is a `worker_bytes *`,
 // which counts its own.

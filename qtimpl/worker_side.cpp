@@ -223,6 +223,8 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
     }
     worker *w = ctx->w;
     e.size = qtw::yield_size(w, value, size);
+    // The fast lane: no lock, when nothing below applies (see ring_yield).
+    if (!sent && qtw::ring_yield(w, e)) return WORKER_OK;
     bool alone = qtw::oversized(w, e.size);  // e.size moves with e
     Entry stale, stale_progress, progress;
     worker *source_to_wake = nullptr;
