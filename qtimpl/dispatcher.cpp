@@ -320,9 +320,15 @@ private:
                 // Idle: the Dekker half of ring_yield's. A yield that did
                 // not see `scheduled` cleared is seen in the ring here
                 // (loaded afresh: the first yield may have made the ring).
+                // A worker that never used the ring (most short ones) costs
+                // no system call: ring_yield fences after making the ring,
+                // so a ring not seen here is one whose yield sees this store.
                 w->scheduled.store(false, std::memory_order_seq_cst);
-                heavy_fence();
-                if (ring_readable(w) && !w->scheduled.exchange(true)) more = true;
+                std::atomic_thread_fence(std::memory_order_seq_cst);
+                if (w->ring.load(std::memory_order_acquire)) {
+                    heavy_fence();
+                    if (ring_readable(w) && !w->scheduled.exchange(true)) more = true;
+                }
             }
             if (w->requeue_after_delivery) {
                 w->requeue_after_delivery = false;

@@ -87,6 +87,10 @@ bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk) {
         r = YieldRing::create(ring_slots(w));
         if (!r) return false;
         w->ring.store(r, std::memory_order_release);
+        // Once per worker, a full fence: the home thread going idle looks
+        // for the ring after a fence of its own and skips its heavy fence
+        // when there is none (drain_worker); one of the two sees the other.
+        std::atomic_thread_fence(std::memory_order_seq_cst);
     }
     if (w->policy == WORKER_BLOCK && r->producer_entries(false) >= w->capacity &&
         r->producer_entries(true) >= w->capacity)
