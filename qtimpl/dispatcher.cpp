@@ -368,11 +368,7 @@ private:
             std::lock_guard<qtw::StreamMutex> lk(w->mu);
             w->finished_delivered = true;
         }
-        bool drop = discard || (w->abort_requested.load(std::memory_order_relaxed) &&
-                                (e.type == WORKER_EV_YIELDED || e.type == WORKER_EV_PROGRESS));
-        if (!drop && e.type == WORKER_EV_YIELDED && oversized(w, e.size))
-            drop = !claim_oversized_delivery(w);
-        if (drop)
+        if (discard || !keep_for_delivery(w, e))
             e.release();  // quit (or no home left): destroyed, not shown
         else if (e.type == kEvCallHome)
             run_home_call(w, e);  // a worker_call_home's turn

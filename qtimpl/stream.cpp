@@ -113,6 +113,14 @@ bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk) {
     return true;
 }
 
+bool keep_for_delivery(worker *w, const Entry &e) {
+    if (w->abort_requested.load(std::memory_order_relaxed) &&
+        (e.type == WORKER_EV_YIELDED || e.type == WORKER_EV_PROGRESS))
+        return false;
+    if (e.type == WORKER_EV_YIELDED && oversized(w, e.size)) return claim_oversized_delivery(w);
+    return true;
+}
+
 void free_ring(worker *w) {
     YieldRing *r = w->ring.exchange(nullptr);
     if (!r) return;

@@ -382,6 +382,10 @@ void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entr
 // ring). False: e is untouched, take the slow lane. With lk (the slow lane
 // after a wait, mu held) the wake-up is deferred to after unlocking.
 bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk = nullptr);
+// The dispatcher reached e: false if the stream's rules drop it instead of
+// showing it (values and progress after a quit, an oversized frame a quit
+// overtook); the dispatcher knows no policy of its own.
+bool keep_for_delivery(worker *w, const Entry &e);
 // ~worker: destroys what the ring still holds.
 void free_ring(worker *w);
 // A push that makes the stream non-empty owes the dispatcher a wake-up;
