@@ -1,0 +1,212 @@
+// Delivery of one worker's entries: the fast lane's ring first, then the
+// slow lane's batch; each entry shown to the callbacks, run (a call_home)
+// or destroyed (keep_for_delivery); capacity handed back to the producer.
+#include "barrier.h"
+#include "delivery.h"
+
+namespace qtw {
+
+namespace {
+
+constexpr size_t kQuota = 512;  // entries per worker per round-robin turn
+constexpr size_t kGarbageBatch = 64;  // emptied chunks (~450 KB) per hand-off
+
+struct EventBox {
+    worker_event ev;
+    bool taken;
+};
+
+}  // namespace
+
+static void deliver(worker *w, Entry &e);
+
+static bool ring_readable(worker *w) {
+    YieldRing *r = w->ring.load(std::memory_order_acquire);
+    return r && r->readable();
+}
+
+struct Freed {
+    size_t entries = 0;  // slow-lane data entries delivered or dropped
+    ByteCount bytes = 0;
+    bool finished = false;
+};
+
+// One entry: shown to the callbacks, run (a call_home), or destroyed.
+static void handle(worker *w, Entry &e, bool discard, Freed &freed) {
+    if (e.type == WORKER_EV_FINISHED) {
+        freed.finished = true;
+        // Before its callbacks run: a connect from one of them is
+        // refused (ESTATE) instead of returning an id never called.
+        std::lock_guard<qtw::StreamMutex> lk(w->mu);
+        w->finished_delivered = true;
+    }
+    if (discard || !keep_for_delivery(w, e))
+        e.release();  // quit (or no home left): destroyed, not shown
+    else if (e.type == kEvCallHome)
+        run_home_call(w, e);  // a worker_call_home's turn
+    else
+        deliver(w, e);
+}
+
+// w's connections as of now. A raw pointer, not a shared_ptr copy: two
+// atomic read-modify-writes per value were a fifth of the GUI's time at
+// 25 M values/s. Safe: only this function replaces w->snapshot, on this
+// thread, and a nested delivery of w cannot start (w->delivering).
+static const std::vector<std::shared_ptr<Connection>> *connections(worker *w) {
+    unsigned v = w->conn_version.load();
+    if (v != w->snapshot_version || !w->snapshot) {
+        auto fresh = std::make_shared<std::vector<std::shared_ptr<Connection>>>();
+        {
+            std::lock_guard<qtw::StreamMutex> lk(w->mu);
+            *fresh = w->conns;
+            v = w->conn_version.load();
+        }
+        w->snapshot.swap(fresh);  // the old one dies outside the lock
+        w->snapshot_version = v;
+    }
+    return w->snapshot.get();
+}
+
+static void deliver(worker *w, Entry &e) {
+    EventBox box{};
+    box.ev.type = e.type;
+    box.ev.source = w;
+    box.ev.value = e.value;
+    box.ev.code = e.code;
+    box.ev.done = e.done;
+    box.ev.total = e.total;
+    if (e.text) {
+        if (e.type == WORKER_EV_CUSTOM)
+            box.ev.name = e.text->c_str();
+        else
+            box.ev.message = e.text->c_str();
+    }
+    if (e.type == WORKER_EV_OUTPUT) box.ev.name = e.code == 2 ? "stderr" : "stdout";
+    bool handled = false;
+    const auto *conns = connections(w);
+    for (const auto &c : *conns) {
+        if (c->type != e.type) continue;
+        if (c->filter_name && (!e.text || c->custom_name != *e.text)) continue;
+        // Only a callback that ran handles an error: one disconnected
+        // during this delivery must not make it silent.
+        if (c->invoke(&box.ev)) handled = true;
+    }
+    if (e.type == WORKER_EV_ERRORED && !handled) report_unhandled_error(&box.ev);
+    if (box.taken) {
+        e.destroy = nullptr;  // the callback owns it now
+    }
+    e.release();
+}
+
+// Delivers part of w's stream; true if w has more and stays ready.
+// The fast lane (the ring) goes first: while the slow lane holds an
+// entry the worker adds nothing to the ring, so every ring entry is
+// older than the worker's slow ones. The slow lane is swapped out whole
+// (O(1) under the lock) into w->batch, so the producer keeps filling
+// while the GUI delivers; capacity counts both.
+bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
+    ChunkQueue<Entry> &batch = w->batch;  // home thread only, w->delivering guards it
+    {
+        std::lock_guard<qtw::StreamMutex> lk(w->mu);
+        if (w->delivering) {
+            // A callback re-entered the loop: delivering here would
+            // overtake its batch. The outer drain requeues w when done.
+            w->requeue_after_delivery = true;
+            return false;
+        }
+        w->delivering = true;
+    }
+    YieldRing *ring = w->ring.load(std::memory_order_acquire);
+    Freed freed;
+    size_t n = 0;
+    bool stop = false;
+    while (!stop && n < kQuota) {
+        if (size_t ready = ring ? ring->readable() : 0) {
+            for (; ready && n < kQuota; ready--, n++) {
+                RingSlot s = ring->pop();
+                Entry e(WORKER_EV_YIELDED);
+                e.value = s.value;
+                e.destroy = s.destroy;
+                handle(w, e, discard, freed);
+                if (clock.tick()) {
+                    stop = true;
+                    break;
+                }
+            }
+            ring->publish();  // room for the producer: one store per batch
+            continue;
+        }
+        if (batch.empty()) {
+            std::lock_guard<qtw::StreamMutex> lk(w->mu);
+            if (w->stream.empty()) break;
+            take_stream_locked(w, batch);
+            continue;  // an entry the ring got meanwhile goes first
+        }
+        Entry e = batch.pop_front();
+        n++;
+        if (e.tombstone) continue;
+        if (counts_against_capacity(e.type)) {
+            freed.entries++;
+            freed.bytes += e.size;
+        }
+        handle(w, e, discard, freed);
+        if (clock.tick()) break;
+    }
+    bool more;
+    {
+        std::lock_guard<qtw::StreamMutex> lk(w->mu);
+        w->delivering = false;
+        w->data_entries -= freed.entries;
+        w->data_bytes -= freed.bytes;
+        bool slow_left = !batch.empty() || !w->stream.empty();
+        if (!slow_left) w->slow_pending.store(false, std::memory_order_release);  // the fast lane reopens
+        // Wake a producer waiting at capacity only once half is free:
+        // one wakeup per half-capacity, not one per value.
+        if (w->space_waiters && half_free_locked(w)) w->space_cv.notify_all();
+        more = slow_left || ring_readable(w);
+        if (!more) {
+            // Idle: the Dekker half of ring_yield's. A yield that did
+            // not see `scheduled` cleared is seen in the ring here
+            // (loaded afresh: the first yield may have made the ring).
+            // A worker that never used the ring (most short ones) costs
+            // no system call: ring_yield fences after making the ring,
+            // so a ring not seen here is one whose yield sees this store.
+            w->scheduled.store(false, std::memory_order_seq_cst);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if (w->ring.load(std::memory_order_acquire)) {
+                heavy_fence();
+                if (ring_readable(w) && !w->scheduled.exchange(true)) more = true;
+            }
+        }
+        if (w->requeue_after_delivery) {
+            w->requeue_after_delivery = false;
+            more = more || w->scheduled.load();
+        }
+        if (freed.finished) w->finished_delivered = true;
+    }
+    // Emptied chunks of a large backlog are freed on a pool thread: the
+    // free() that ends a backlog can hand the heap back to the kernel
+    // (20-35 ms for 800 MB), which must not stall this loop.
+    if (batch.garbage_size() >= kGarbageBatch || (freed.finished && batch.garbage_size()))
+        pool_run_here_or_after(ChunkQueue<Entry>::free_garbage, batch.take_garbage());
+    if (freed.finished) {
+        release(w);  // the library's reference taken by worker_start
+        return false;
+    }
+    return more;
+}
+
+}  // namespace qtw
+
+extern "C" {
+
+void *worker_event_take(worker_event *ev) {
+    if (!ev) return nullptr;
+    auto *box = reinterpret_cast<qtw::EventBox *>(ev);
+    void *v = ev->value;
+    ev->value = nullptr;
+    box->taken = true;
+    return v;
+}
+
+}  // extern "C"
