@@ -232,14 +232,15 @@ struct worker_ctx {
     worker *w;
 };
 
-struct worker {
-    // --- references: owner refs and the library's internal refs
-    std::atomic<int> owner_refs{1};
-    std::atomic<int> total_refs{1};
+namespace qtw {
 
-    // --- configuration (immutable after create)
+// A worker's state in parts, one guard each (struct worker below joins
+// them, so the code names a field as w->field whatever its part).
+
+// Set by worker_create (and worker_start: dispatcher), read-only afterwards.
+struct WorkerConfig {
     worker_fn fn = nullptr;
-    void *arg = nullptr;
+    void *arg = nullptr;            // handed over once: arg_consumed (mu) says when
     worker_destroy_fn arg_destroy = nullptr;
     std::string name;
     worker_policy policy = WORKER_BLOCK;
@@ -251,86 +252,11 @@ struct worker {
     std::string group;              // serial group; empty = none
     bool group_exclusive = false;
     long long timeout_ms = 0;
-    worker_ctx ctx{this};
-    qtw::OutputStream *output[2] = {nullptr, nullptr};  // worker thread only
-
-    // --- state guarded by mu
-    mutable qtw::StreamMutex mu;
-    qtw::StreamCondVar space_cv;   // producer waits for room
-    qtw::StreamCondVar pause_cv;   // parked worker waits for resume/quit
-    qtw::StreamCondVar done_cv;    // worker_await waits for the function
-    qtw::Phase phase = qtw::Phase::Created;
-    // Written under mu; read without it by a yield's lock-free fast lane.
-    std::atomic<bool> pause_requested{false};
-    bool paused = false;
-    // Read by the dispatcher for every entry it delivers: on a cache line
-    // of its own, away from the lines the producer writes with every yield.
-    // A precaution: the 1-worker throughput's two regimes (6-8 vs 11-18 M/s)
-    // stayed with or without it, and with address randomisation off.
-    alignas(64) std::atomic<bool> abort_requested{false};
-    bool failed = false;
-    bool timed_out = false;
-    bool arg_consumed = false;
-    int fail_code = 0;
-    std::string fail_message;
-    void *result = nullptr;
-    worker_destroy_fn result_destroy = nullptr;
-    // The slow lane of the stream (the fast lane is `ring`, below).
-    qtw::ChunkQueue<qtw::Entry> stream;
-    qtw::Entry *latest[2] = {nullptr, nullptr};  // LATEST: undelivered yield, progress
-    size_t tombstones = 0;          // LATEST-replaced entries still in stream
-    size_t data_entries = 0;        // slow-lane entries counted against capacity
-    qtw::ByteCount data_bytes = 0;  // their sizes, counted against capacity_bytes
-    bool oversized_shown = false;   // the pending oversized frame reached its callbacks
-    size_t space_waiters = 0;
-    // In its dispatcher's list of producers waiting for room (guarded by
-    // that dispatcher's waiters lock), so a worker_await on the home thread
-    // can wake them all.
-    worker *space_prev = nullptr, *space_next = nullptr;
-    bool space_kicked = false;
-    // In (or being drained by) the dispatcher. Set by whoever makes the
-    // stream non-empty (under mu, or by the fast lane: see ring_yield),
-    // cleared by the dispatcher under mu.
-    std::atomic<bool> scheduled{false};
-    // The slow lane holds undelivered entries (stream or batch): the fast
-    // lane is closed meanwhile, so the worker's entries keep their order.
-    // Set under mu by a slow-lane push, cleared under mu by the dispatcher.
-    std::atomic<bool> slow_pending{false};
-    std::deque<qtw::Sent> inbox;
-    bool input_closed = false;      // worker_close_input, or its last source ended
-    bool receive_waiting = false;   // worker_receive waits on pause_cv
-    size_t open_sources = 0;        // workers piped in that have not ended
-    long long yields = 0;
-    std::atomic<long long> dropped{0};
-    std::thread::id run_thread;
-    bool home_call_queued = false;  // a worker_call_home entry is in the stream
-
-    // --- serial group membership (guarded by the groups mutex)
-    bool group_queued = false;      // started, waiting for the group's slot
-    bool group_holder = false;      // holds the group's slot
-    // --- timeout (guarded by the watchdog mutex)
-    bool watched = false;
-    std::multimap<std::chrono::steady_clock::time_point, worker *>::iterator watch_entry;
-
-    // --- connections: list guarded by mu, version bumps on change
-    std::vector<std::shared_ptr<qtw::Connection>> conns;
-    alignas(64) std::atomic<unsigned> conn_version{0};  // read per delivery, like abort_requested
-    long next_conn_id = 1;
-    bool finished_delivered = false;
-
-    // --- plugin scope (scope.cpp): `scope` is guarded by the scopes mutex,
-    // scope_closed by mu; scoped is set once, before anyone else has w
-    worker_scope *scope = nullptr;
-    bool scoped = false;
-    bool scope_closed = false;      // refuses start and connect
-
-    // --- pipes (pipe.cpp): where its yields go (set before start, then read
-    // by its own thread only), and the links into it (the pipes mutex)
-    std::shared_ptr<qtw::Link> pipe_out;
-    std::vector<std::shared_ptr<qtw::Link>> pipe_in;
-
-    // --- process workers (process.cpp): their state, freed with the worker,
-    // and a wakeup for the proxy, called under mu after send/pause/resume/quit
+    Dispatcher *home = nullptr;     // of the thread it was created on; null = GUI's
+    Dispatcher *dispatcher = nullptr;  // set by worker_start, before the function runs
+    bool scoped = false;            // set once, before anyone else has w
+    // Process workers (process.cpp): their state, freed with the worker,
+    // and a wakeup for the proxy, called under mu after send/pause/resume/quit.
     std::shared_ptr<void> ext;
     void (*poke)(worker *) = nullptr;
     // The module's function of a process worker, running in the helper
@@ -339,21 +265,108 @@ struct worker {
     // In the helper: called (under mu) when the function takes an input
     // value, so the parent can count it received (pipes into a process).
     void (*on_input_taken)(worker *) = nullptr;
+};
 
-    // --- delivery side (home thread only)
-    // (its own cache lines: the consumer's half, away from the producer's)
-    alignas(64) qtw::Dispatcher *home = nullptr;  // of the thread it was created on; null = GUI's
-    qtw::Dispatcher *dispatcher = nullptr;
-    worker *ready_next = nullptr;   // the dispatcher's ready list (its mu)
-    bool delivering = false;        // guarded by mu: a batch is being delivered
-    bool requeue_after_delivery = false;
-    qtw::ChunkQueue<qtw::Entry> batch;   // being delivered; swapped with stream
+// Read and written without a lock; each says by whom.
+struct WorkerSignals {
+    std::atomic<int> owner_refs{1};  // owner refs and the library's internal refs
+    std::atomic<int> total_refs{1};
+    // Read by the dispatcher for every entry it delivers: on a cache line
+    // of its own, away from the lines the producer writes with every yield.
+    alignas(64) std::atomic<bool> abort_requested{false};
+    // Written under mu; read without it by a yield's lock-free fast lane.
+    std::atomic<bool> pause_requested{false};
+    // In (or being drained by) the dispatcher. Set by whoever makes the
+    // stream non-empty (under mu, or by the fast lane: see ring_yield),
+    // cleared by the dispatcher under mu.
+    std::atomic<bool> scheduled{false};
+    // The slow lane holds undelivered entries (stream or batch): the fast
+    // lane is closed meanwhile, so the worker's entries keep their order.
+    // Set under mu by a slow-lane push, cleared under mu by the dispatcher.
+    std::atomic<bool> slow_pending{false};
+    std::atomic<long long> dropped{0};  // LATEST's replaced values
     // The fast lane: plain yields of the worker's own thread, lock-free
     // (yield_ring.h). Made by that thread at its first such yield.
-    std::atomic<qtw::YieldRing *> ring{nullptr};
-    std::shared_ptr<std::vector<std::shared_ptr<qtw::Connection>>> snapshot;
-    unsigned snapshot_version = ~0u;
+    std::atomic<YieldRing *> ring{nullptr};
+    // Bumped (under mu) when conns changes; read per delivery.
+    alignas(64) std::atomic<unsigned> conn_version{0};
+};
 
+// Guarded by worker::mu.
+struct WorkerLocked {
+    mutable StreamMutex mu;
+    StreamCondVar space_cv;   // producer waits for room
+    StreamCondVar pause_cv;   // parked worker waits for resume/quit
+    StreamCondVar done_cv;    // worker_await waits for the function
+    Phase phase = Phase::Created;
+    bool paused = false;
+    bool failed = false;
+    bool timed_out = false;
+    bool arg_consumed = false;
+    int fail_code = 0;
+    std::string fail_message;
+    void *result = nullptr;
+    worker_destroy_fn result_destroy = nullptr;
+    // The slow lane of the stream (the fast lane is `ring`).
+    ChunkQueue<Entry> stream;
+    Entry *latest[2] = {nullptr, nullptr};  // LATEST: undelivered yield, progress
+    size_t tombstones = 0;          // LATEST-replaced entries still in stream
+    size_t data_entries = 0;        // slow-lane entries counted against capacity
+    ByteCount data_bytes = 0;       // their sizes, counted against capacity_bytes
+    bool oversized_shown = false;   // the pending oversized frame reached its callbacks
+    size_t space_waiters = 0;
+    std::deque<Sent> inbox;
+    bool input_closed = false;      // worker_close_input, or its last source ended
+    bool receive_waiting = false;   // worker_receive waits on pause_cv
+    size_t open_sources = 0;        // workers piped in that have not ended
+    long long yields = 0;           // auto progress steps
+    bool home_call_queued = false;  // a worker_call_home entry is in the stream
+    std::vector<std::shared_ptr<Connection>> conns;
+    long next_conn_id = 1;
+    bool finished_delivered = false;
+    bool scope_closed = false;      // refuses start and connect
+    bool delivering = false;        // a batch is being delivered
+    bool requeue_after_delivery = false;
+};
+
+// Guarded by other parts of the shim, each under its own lock.
+struct WorkerElsewhere {
+    // Serial group membership (the groups mutex, groups.cpp).
+    bool group_queued = false;      // started, waiting for the group's slot
+    bool group_holder = false;      // holds the group's slot
+    // Timeout (the watchdog mutex, watchdog.cpp).
+    bool watched = false;
+    std::multimap<std::chrono::steady_clock::time_point, worker *>::iterator watch_entry;
+    // In its dispatcher's list of producers waiting for room (that
+    // dispatcher's waiters lock), so a worker_await on the home thread can
+    // wake them all.
+    worker *space_prev = nullptr, *space_next = nullptr;
+    bool space_kicked = false;
+    worker *ready_next = nullptr;   // the dispatcher's ready list (its mu)
+    worker_scope *scope = nullptr;  // the scopes mutex (scope.cpp)
+    std::vector<std::shared_ptr<Link>> pipe_in;  // the pipes mutex (pipe.cpp)
+};
+
+// The worker's own thread only (its function and run_worker).
+struct WorkerThreadSide {
+    OutputStream *output[2] = {nullptr, nullptr};
+    // Where its yields go (pipe.cpp): set before start, then read here.
+    std::shared_ptr<Link> pipe_out;
+};
+
+// The home thread only (its dispatcher's delivery, delivery.cpp); on cache
+// lines of its own, away from the producer's.
+struct alignas(64) WorkerDeliverySide {
+    ChunkQueue<Entry> batch;  // being delivered (w->delivering); swapped with stream
+    std::shared_ptr<std::vector<std::shared_ptr<Connection>>> snapshot;
+    unsigned snapshot_version = ~0u;
+};
+
+}  // namespace qtw
+
+struct worker : qtw::WorkerConfig, qtw::WorkerSignals, qtw::WorkerLocked, qtw::WorkerElsewhere,
+                qtw::WorkerThreadSide, qtw::WorkerDeliverySide {
+    worker_ctx ctx{this};
     ~worker();
 };
 
