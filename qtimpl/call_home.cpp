@@ -42,7 +42,7 @@ struct HomeCall {
     int status = WORKER_OK;                // Done or Cancelled: what the waiter returns
     CallState state = CallState::Pending;  // guarded by w->mu
     std::atomic<bool> settled{false};      // Done or Cancelled: ends the waiter's spin
-    std::atomic<int> spin_cpu{-1};         // the waiter's CPU while it polls (or is about to)
+    std::atomic<int> spin_cpu{-1};         // the CPU the waiter polls on, -1 once it stopped
     std::atomic<int> refs{1};              // the waiter's; the entry takes another
     HomeCall *prev = nullptr, *next = nullptr;  // the registry (its mutex)
 };
@@ -161,12 +161,6 @@ int wait_for_call(worker *w, HomeCall *c, int timeout_ms) {
         e.destroy = drop_entry;
         c->refs.fetch_add(1);  // the entry's
         w->home_call_queued = true;
-        // Before the push: the home thread, woken by it, usually preempts
-        // us on this CPU right inside the wake-up, before we poll. Told
-        // where we are, it hands the CPU back as soon as fn returned
-        // (without this, half the round trips waited for its loop to go
-        // back to sleep: back 3.2 instead of 1.5 us).
-        c->spin_cpu.store(sched_getcpu(), std::memory_order_relaxed);
         push_control_then_unlock(w, lk, std::move(e));  // never waits for room, never dropped
     } else {
         lk.unlock();
