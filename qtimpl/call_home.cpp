@@ -248,6 +248,10 @@ void run_home_call(worker *w, Entry &e) {
         // The waiter often polls on this very CPU (it woke this thread, and
         // the kernel placed us next to it): it would see the answer only
         // once this loop goes back to sleep, 3-4 us later. Hand it the CPU.
+        // Only while it polls: a yield can cost this thread a whole slice if
+        // the worker computes after the call (yielding also to a waiter we
+        // preempted before it polled delayed the GUI by 1.6 ms p50; see
+        // doc/performance.md).
         if (c->spin_cpu.load(std::memory_order_relaxed) == sched_getcpu()) std::this_thread::yield();
     }
     e.release();  // the entry's reference
