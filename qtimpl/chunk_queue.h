@@ -55,6 +55,8 @@ public:
         return slot;
     }
 
+    T &front() { return first_->items()[first_->head]; }  // not empty
+
     T pop_front() {
         T v = std::move(first_->items()[first_->head++]);
         size_--;

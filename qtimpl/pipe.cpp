@@ -154,12 +154,12 @@ int pipe_push_locked(worker *w, std::unique_lock<StreamMutex> &lk, Entry &e, Ent
             continue;
         }
         fault::check(fault::Inbox);
-        to->inbox.push_back({e.value, e.destroy, l, e.size});  // on throw: not queued, e keeps it
+        Sent *queued = to->inbox.push_back({e.value, e.destroy, l, e.size});  // on throw: not queued, e keeps it
         e.value = nullptr;
         e.destroy = nullptr;
         l->unreceived++;
         l->unreceived_bytes += e.size;
-        if (w->policy == WORKER_LATEST) l->latest = &to->inbox.back();
+        if (w->policy == WORKER_LATEST) l->latest = queued;
         wake_receiver_locked(to);
         if (to->poke) to->poke(to);
         return WORKER_OK;
@@ -205,6 +205,7 @@ void take_forwardable_locked(worker *w, std::deque<Sent> &out) {
         }
         w->inbox.pop_front();
     }
+    if (w->inbox.garbage_size()) ChunkQueue<Sent>::free_garbage(w->inbox.take_garbage());
 }
 
 void helper_took(worker *w, std::deque<Sent> &in_helper, long long n) {

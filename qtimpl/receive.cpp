@@ -15,6 +15,10 @@ bool take_input_locked(worker *w, void **value, worker_destroy_fn *destroy, work
     *destroy = s.destroy;
     if (s.link) link_taken_locked(s.link, s.size, wake);
     w->inbox.pop_front();
+    // A burst of input drained: chunks beyond the spares go now, not when
+    // the worker is freed (the stream's are freed off the GUI thread; this
+    // is the worker's own thread).
+    if (w->inbox.garbage_size()) ChunkQueue<Sent>::free_garbage(w->inbox.take_garbage());
     if (w->on_input_taken) w->on_input_taken(w);  // a process's helper tells its parent
     return true;
 }

@@ -137,7 +137,7 @@ worker::~worker() {
     if (scoped) qtw::scope_forget(this);
     qtw::pipe_forget(this);
     if (!arg_consumed && arg_destroy) arg_destroy(arg);
-    for (auto &s : inbox) destroy_value(s.value, s.destroy);
+    inbox.for_each([](qtw::Sent &s) { destroy_value(s.value, s.destroy); });
     qtw::free_ring(this);  // the oldest entries: the ring is drained first
     stream.for_each([](qtw::Entry &e) { e.release(); });
     batch.for_each([](qtw::Entry &e) { e.release(); });

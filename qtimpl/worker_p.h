@@ -271,9 +271,12 @@ struct WorkerConfig {
 struct WorkerSignals {
     std::atomic<int> owner_refs{1};  // owner refs and the library's internal refs
     std::atomic<int> total_refs{1};
-    // Read by the dispatcher for every entry it delivers: on a cache line
-    // of its own, away from the lines the producer writes with every yield.
-    alignas(64) std::atomic<bool> abort_requested{false};
+    // No field here is written per value (the ring's indices, on lines of
+    // their own, are): producer and GUI only read them in the steady state,
+    // so they share cache lines, and the worker needs no over-aligned
+    // allocation (malloc's memalign path and 1.2 KB showed in 1000 short
+    // workers' profile).
+    std::atomic<bool> abort_requested{false};
     // Written under mu; read without it by a yield's lock-free fast lane.
     std::atomic<bool> pause_requested{false};
     // In (or being drained by) the dispatcher. Set by whoever makes the
@@ -289,7 +292,7 @@ struct WorkerSignals {
     // (yield_ring.h). Made by that thread at its first such yield.
     std::atomic<YieldRing *> ring{nullptr};
     // Bumped (under mu) when conns changes; read per delivery.
-    alignas(64) std::atomic<unsigned> conn_version{0};
+    std::atomic<unsigned> conn_version{0};
 };
 
 // Guarded by worker::mu.
@@ -315,7 +318,9 @@ struct WorkerLocked {
     ByteCount data_bytes = 0;       // their sizes, counted against capacity_bytes
     bool oversized_shown = false;   // the pending oversized frame reached its callbacks
     size_t space_waiters = 0;
-    std::deque<Sent> inbox;
+    // Sent values and piped ones, in order. A ChunkQueue, not a deque: an
+    // empty std::deque allocates 576 bytes, for every worker.
+    ChunkQueue<Sent> inbox;
     bool input_closed = false;      // worker_close_input, or its last source ended
     bool receive_waiting = false;   // worker_receive waits on pause_cv
     size_t open_sources = 0;        // workers piped in that have not ended
@@ -354,9 +359,8 @@ struct WorkerThreadSide {
     std::shared_ptr<Link> pipe_out;
 };
 
-// The home thread only (its dispatcher's delivery, delivery.cpp); on cache
-// lines of its own, away from the producer's.
-struct alignas(64) WorkerDeliverySide {
+// The home thread only (its dispatcher's delivery, delivery.cpp).
+struct WorkerDeliverySide {
     ChunkQueue<Entry> batch;  // being delivered (w->delivering); swapped with stream
     std::shared_ptr<std::vector<std::shared_ptr<Connection>>> snapshot;
     unsigned snapshot_version = ~0u;

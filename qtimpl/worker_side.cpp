@@ -173,7 +173,7 @@ void run_worker(worker *w) {
     // FINISHED — so a FINISHED callback sees every payload already destroyed.
     void *arg;
     Entry outcome, hidden_result;
-    std::deque<Sent> unreceived;
+    ChunkQueue<Sent> unreceived;
     {
         std::unique_lock<qtw::StreamMutex> lk(w->mu);
         w->phase = Phase::Ending;  // owner-side calls now get ESTATE
@@ -188,8 +188,9 @@ void run_worker(worker *w) {
     }
     if (w->arg_destroy) w->arg_destroy(arg);
     hidden_result.release();
-    for (auto &s : unreceived)
+    unreceived.for_each([](Sent &s) {
         if (s.destroy) s.destroy(s.value);
+    });
     pipe_worker_ended(w);  // its sink may close its input; its sources are quit
     group_release(w);  // the next member of its serial group may run now
     {
