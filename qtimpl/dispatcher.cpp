@@ -367,7 +367,7 @@ private:
         if (box.taken) {
             e.destroy = nullptr;  // the callback owns it now
         }
-        e.release();
+        release_delivered(w, e);
     }
 };
 
@@ -456,6 +456,8 @@ Dispatcher *dispatcher_for(worker *w) {
 void post_app_quit(int code) {
     dispatcher_for_thread(QCoreApplication::instance()->thread())->post_quit(code);
 }
+
+QObject *dispatcher_object(Dispatcher *d) { return d; }
 
 bool dispatcher_is_current_thread(const Dispatcher *d) {
     return d && d->thread() == QThread::currentThread();

@@ -159,6 +159,7 @@ void run_worker(worker *w) {
             worker_warn(&w->ctx, "timeout_ms not enforced: no watchdog thread could be created");
         call_function(w);
         tls_ctx = nullptr;
+        recycle_close(w);  // delivered yields still held: destroyed before FINISHED
         close_outputs(w);  // a last partial line goes before the outcome
         unwatch_timeout(w);
     }
@@ -260,6 +261,7 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
     e.release();
     stale.release();
     stale_progress.release();
+    qtw::recycle_one(w);  // a delivered frame, just before the next malloc
     return rc;
 }
 
