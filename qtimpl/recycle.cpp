@@ -116,8 +116,10 @@ void release_delivered(worker *w, Entry &e) {
     Recycler::Held evicted;
     bool held = false, list = false;
     {
-        std::lock_guard<std::mutex> lk(r.mu);
-        if (r.open) {
+        // Never waits for the producer (small payloads at millions per
+        // second met in futex calls): when it has the ring, destroy here.
+        std::unique_lock<std::mutex> lk(r.mu, std::try_to_lock);
+        if (lk && r.open) {
             // Full: the oldest goes now (a lag beyond kSlots frames).
             if (r.count.load(std::memory_order_relaxed) == Recycler::kSlots) evicted = take_oldest_locked(r);
             int tail = (r.head + r.count.load(std::memory_order_relaxed)) % Recycler::kSlots;
@@ -153,8 +155,8 @@ void recycle_one(worker *w) {
     if (r.count.load(std::memory_order_relaxed) == 0) return;  // most yields: no lock
     Recycler::Held h;
     {
-        std::lock_guard<std::mutex> lk(r.mu);
-        if (r.count.load(std::memory_order_relaxed) > 0) h = take_oldest_locked(r);
+        std::unique_lock<std::mutex> lk(r.mu, std::try_to_lock);  // busy: at the next yield
+        if (lk && r.count.load(std::memory_order_relaxed) > 0) h = take_oldest_locked(r);
     }
     destroy_held(h);
 }
