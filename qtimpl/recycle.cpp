@@ -42,6 +42,17 @@ void destroy_held(const Recycler::Held &h) {
     if (h.destroy) h.destroy(h.value);
 }
 
+// Destroys everything held, one at a time with r.mu released (a destroy
+// function runs user code).
+void destroy_all(Recycler &r, std::unique_lock<std::mutex> &lk) {
+    while (r.count.load(std::memory_order_relaxed) > 0) {
+        Recycler::Held h = take_oldest_locked(r);
+        lk.unlock();
+        destroy_held(h);
+        lk.lock();
+    }
+}
+
 // The workers holding payloads delivered on this (home) thread, and the
 // timer that ages them out. Raw pointers, validated with acquire() at each
 // tick: a worker freed meanwhile is simply skipped (its ring died with it).
@@ -141,12 +152,7 @@ void release_delivered(worker *w, Entry &e) {
         // No age check: give back what this worker holds at once.
         std::unique_lock<std::mutex> lk(r.mu);
         r.listed = false;
-        while (r.count.load(std::memory_order_relaxed) > 0) {
-            Recycler::Held h = take_oldest_locked(r);
-            lk.unlock();
-            destroy_held(h);
-            lk.lock();
-        }
+        destroy_all(r, lk);
     }
 }
 
@@ -165,12 +171,7 @@ void recycle_close(worker *w) {
     Recycler &r = w->recycler;
     std::unique_lock<std::mutex> lk(r.mu);
     r.open = false;
-    while (r.count.load(std::memory_order_relaxed) > 0) {
-        Recycler::Held h = take_oldest_locked(r);
-        lk.unlock();
-        destroy_held(h);
-        lk.lock();
-    }
+    destroy_all(r, lk);
 }
 
 }  // namespace qtw
