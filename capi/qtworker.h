@@ -26,6 +26,10 @@
  * it, when the worker ends with it still queued, or at once when the call that
  * handed it over fails. A callback may keep a value with worker_event_take().
  * A NULL destroy means "nothing to free"; NULL values are values too.
+ * Destroy functions may run on any thread. A delivered yield of a thread
+ * worker without capacity_bytes is usually destroyed on the worker's thread,
+ * at one of its next yields (so malloc reuses a frame's memory); if not, on
+ * the home thread within about 10 ms, and always before FINISHED.
  *
  * Event order per worker (on the home thread): STARTED first; then any of
  * YIELDED, PROGRESS, WARNED, PAUSED, RESUMED, CUSTOM in production order; then

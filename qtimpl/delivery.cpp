@@ -95,7 +95,7 @@ static void deliver(worker *w, Entry &e) {
     if (box.taken) {
         e.destroy = nullptr;  // the callback owns it now
     }
-    e.release();
+    release_delivered(w, e);
 }
 
 // Delivers part of w's stream; true if w has more and stays ready.

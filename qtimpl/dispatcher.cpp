@@ -307,6 +307,8 @@ void post_app_quit(int code) {
     dispatcher_for_thread(QCoreApplication::instance()->thread())->post_quit(code);
 }
 
+QObject *dispatcher_object(Dispatcher *d) { return d; }
+
 bool dispatcher_is_current_thread(const Dispatcher *d) {
     return d && d->thread() == QThread::currentThread();
 }

@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+class QObject;
+
 namespace qtw {
 
 // The sum of the sizes pending (capacity_bytes): each size may be up to
@@ -121,6 +123,30 @@ inline void cpu_relax() {
 
 class Dispatcher;
 struct OutputStream;
+
+// Delivered yields whose destroy waits for the producer's next yields
+// (recycle.cpp): a payload freed just before the producer's next allocation
+// keeps malloc reusing the same memory. Freed in bursts when the GUI caught
+// up, large frames made glibc trim its thread arena (madvise) every few
+// frames, and the producer page-faulted each one in again.
+struct Recycler {
+    static constexpr int kSlots = 16;  // a lag of up to 16 frames is absorbed
+    struct Held {
+        void *value = nullptr;
+        worker_destroy_fn destroy = nullptr;
+        std::chrono::steady_clock::time_point delivered;
+    };
+    std::mutex mu;
+    std::atomic<int> count{0};  // lets the producer skip mu when nothing is held
+    Held ring[kSlots];          // oldest at head; guarded by mu
+    int head = 0;
+    bool open = true;           // false once the function has returned
+    bool listed = false;        // in its home thread's age check
+    Recycler() = default;
+    Recycler(const Recycler &) = delete;
+    Recycler &operator=(const Recycler &) = delete;
+    ~Recycler();                // destroys what is still held
+};
 
 // No C++ exception crosses the C API: an entry point runs its body through
 // guarded(), which turns what was thrown into a status (bad_alloc ->
@@ -362,6 +388,7 @@ struct WorkerThreadSide {
 // The home thread only (its dispatcher's delivery, delivery.cpp).
 struct WorkerDeliverySide {
     ChunkQueue<Entry> batch;  // being delivered (w->delivering); swapped with stream
+    Recycler recycler;  // delivered yields the producer destroys (its own mu: recycle.cpp)
     std::shared_ptr<std::vector<std::shared_ptr<Connection>>> snapshot;
     unsigned snapshot_version = ~0u;
 };
@@ -375,6 +402,12 @@ struct worker : qtw::WorkerConfig, qtw::WorkerSignals, qtw::WorkerLocked, qtw::W
 };
 
 namespace qtw {
+
+// Delivered payloads (recycle.cpp). On the home thread, after the callbacks:
+// destroys e's payload, or keeps it for the producer to destroy.
+void release_delivered(worker *w, Entry &e);
+void recycle_one(worker *w);    // the producer, after each yield
+void recycle_close(worker *w);  // the producer, its function returned: destroys all
 
 // Registry of every allocated worker (to reject stale handles) and of live ones.
 bool acquire(const worker *w);          // validates and takes a temporary ref
@@ -524,6 +557,7 @@ void run_worker(worker *w);
 Dispatcher *creator_home_dispatcher();
 Dispatcher *dispatcher_for(worker *w);
 bool dispatcher_is_current_thread(const Dispatcher *d);
+QObject *dispatcher_object(Dispatcher *d);  // lives on its home thread
 void dispatcher_schedule(Dispatcher *d, worker *w);
 // While the home thread waits (worker_await), no producer homed there waits
 // for room: everything the awaited worker waits on (itself, a serial group's

@@ -159,6 +159,7 @@ void run_worker(worker *w) {
             worker_warn(&w->ctx, "timeout_ms not enforced: no watchdog thread could be created");
         call_function(w);
         tls_ctx = nullptr;
+        recycle_close(w);  // delivered yields still held: destroyed before FINISHED
         close_outputs(w);  // a last partial line goes before the outcome
         unwatch_timeout(w);
     }
@@ -225,7 +226,10 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
     worker *w = ctx->w;
     e.size = qtw::yield_size(w, value, size);
     // The fast lane: no lock, when nothing below applies (see ring_yield).
-    if (!sent && qtw::ring_yield(w, e)) return WORKER_OK;
+    if (!sent && qtw::ring_yield(w, e)) {
+        qtw::recycle_one(w);  // a delivered frame, just before the next malloc
+        return WORKER_OK;
+    }
     bool alone = qtw::oversized(w, e.size);  // e.size moves with e
     Entry stale, stale_progress, progress;
     worker *source_to_wake = nullptr;
@@ -263,6 +267,7 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
     e.release();
     stale.release();
     stale_progress.release();
+    qtw::recycle_one(w);  // a delivered frame, just before the next malloc
     return rc;
 }
 

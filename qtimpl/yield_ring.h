@@ -110,11 +110,14 @@ private:
     alignas(64) std::atomic<size_t> tail_{0};
     std::atomic<uint64_t> bytes_in_{0};
     size_t head_cache_ = 0;  // producer only
-    // Written by the consumer, read by the producer.
+    // Written by the consumer once per batch, read by the producer.
     alignas(64) std::atomic<size_t> head_{0};
     std::atomic<uint64_t> bytes_out_{0};
-    size_t next_ = 0, tail_cache_ = 0;  // consumer only
-    uint64_t consumed_bytes_ = 0;       // consumer only
+    // Consumer only, written per value: a line of their own (beside head_,
+    // the producer's reloads of head_ at capacity stalled every pop).
+    alignas(64) size_t next_ = 0;
+    size_t tail_cache_ = 0;
+    uint64_t consumed_bytes_ = 0;
     alignas(64) const size_t mask_;
     // The slots follow the object (its size is a multiple of 64 bytes).
 };

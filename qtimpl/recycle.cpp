@@ -1,0 +1,177 @@
+// Delivered yields handed back to the producer for destruction.
+//
+// Why: a producer that mallocs large frames (1 MiB image frames) and a GUI
+// that frees each one after its callback meet in glibc's thread arena. When
+// the GUI catches up with a producer a few frames ahead, it frees them in a
+// burst; they merge with the top of the arena, glibc trims it (madvise
+// MADV_DONTNEED, with TLB shoot-downs to the producer's CPU), and the
+// producer page-faults every page of its next frames in again: ~10 k
+// frames/s instead of 50-130 k, decided by scheduling luck run by run.
+//
+// So a delivered payload (thread workers without a byte budget) goes into a
+// small per-worker ring instead, and the producer destroys the oldest one
+// at each of its yields — right after it allocated the next frame, right
+// before it allocates another, so malloc hands the same memory back and the
+// working set stays constant. What the producer does not take back in time
+// is destroyed by its home thread after kMaxAge (a timer that runs only
+// while something is held), and everything when the function returns.
+#include "worker_p.h"
+
+#include <QObject>
+#include <QTimer>
+
+#include <algorithm>
+
+namespace qtw {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kMaxAge = std::chrono::milliseconds(5);  // then the home thread destroys it
+
+// Takes the oldest held payload out (under r.mu).
+Recycler::Held take_oldest_locked(Recycler &r) {
+    Recycler::Held h = r.ring[r.head];
+    r.ring[r.head] = Recycler::Held{};
+    r.head = (r.head + 1) % Recycler::kSlots;
+    r.count.store(r.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    return h;
+}
+
+void destroy_held(const Recycler::Held &h) {
+    if (h.destroy) h.destroy(h.value);
+}
+
+// Destroys everything held, one at a time with r.mu released (a destroy
+// function runs user code).
+void destroy_all(Recycler &r, std::unique_lock<std::mutex> &lk) {
+    while (r.count.load(std::memory_order_relaxed) > 0) {
+        Recycler::Held h = take_oldest_locked(r);
+        lk.unlock();
+        destroy_held(h);
+        lk.lock();
+    }
+}
+
+// The workers holding payloads delivered on this (home) thread, and the
+// timer that ages them out. Raw pointers, validated with acquire() at each
+// tick: a worker freed meanwhile is simply skipped (its ring died with it).
+struct HomeAging {
+    QTimer *timer = nullptr;  // a child of this thread's dispatcher
+    std::vector<worker *> holding;
+};
+thread_local HomeAging home_aging;
+
+void age_out(Clock::time_point now) {
+    auto &list = home_aging.holding;
+    auto keep = list.begin();
+    for (worker *w : list) {
+        if (!acquire(w)) continue;  // freed: its Recycler destroyed what it held
+        Recycler::Held old[Recycler::kSlots];
+        int n = 0;
+        bool still;
+        {
+            std::lock_guard<std::mutex> lk(w->recycler.mu);
+            Recycler &r = w->recycler;
+            while (r.count.load(std::memory_order_relaxed) > 0 && now - r.ring[r.head].delivered >= kMaxAge)
+                old[n++] = take_oldest_locked(r);
+            still = r.count.load(std::memory_order_relaxed) > 0;
+            r.listed = still;
+        }
+        for (int i = 0; i < n; i++) destroy_held(old[i]);
+        if (still) *keep++ = w;
+        release(w);
+    }
+    list.erase(keep, list.end());
+    if (list.empty()) home_aging.timer->stop();
+}
+
+// On the home thread: makes sure the age check runs. false: no memory for it
+// (the caller then destroys the payload at once).
+bool watch_ages(worker *w) {
+    HomeAging &a = home_aging;
+    try {
+        if (!a.timer) {
+            a.timer = new QTimer(dispatcher_object(w->dispatcher));
+            a.timer->setInterval(int(kMaxAge.count()));
+            QObject::connect(a.timer, &QTimer::timeout, a.timer, [] { age_out(Clock::now()); });
+        }
+        a.holding.push_back(w);
+    } catch (const std::bad_alloc &) {
+        return false;
+    }
+    if (!a.timer->isActive()) a.timer->start();
+    return true;
+}
+
+bool may_hold(const worker *w, const Entry &e) {
+    // A budgeted stream counts bytes until destroyed: held frames would hold
+    // up its producer. Process workers' frames are shared memory, recycled
+    // by the helper's own protocol.
+    return e.type == WORKER_EV_YIELDED && e.destroy && w->capacity_bytes == 0 &&
+           !w->helper_process && w->dispatcher;
+}
+
+}  // namespace
+
+Recycler::~Recycler() {
+    while (count.load(std::memory_order_relaxed) > 0) destroy_held(take_oldest_locked(*this));
+}
+
+void release_delivered(worker *w, Entry &e) {
+    if (!may_hold(w, e)) {
+        e.release();
+        return;
+    }
+    Recycler &r = w->recycler;
+    Recycler::Held evicted;
+    bool held = false, list = false;
+    {
+        // Never waits for the producer (small payloads at millions per
+        // second met in futex calls): when it has the ring, destroy here.
+        std::unique_lock<std::mutex> lk(r.mu, std::try_to_lock);
+        if (lk && r.open) {
+            // Full: the oldest goes now (a lag beyond kSlots frames).
+            if (r.count.load(std::memory_order_relaxed) == Recycler::kSlots) evicted = take_oldest_locked(r);
+            int tail = (r.head + r.count.load(std::memory_order_relaxed)) % Recycler::kSlots;
+            r.ring[tail] = Recycler::Held{e.value, e.destroy, Clock::now()};
+            r.count.store(r.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            held = true;
+            list = !r.listed;
+            r.listed = true;
+        }
+    }
+    destroy_held(evicted);
+    if (!held) {
+        e.release();
+        return;
+    }
+    e.destroy = nullptr;  // the ring owns it now
+    e.value = nullptr;
+    if (list && !watch_ages(w)) {
+        // No age check: give back what this worker holds at once.
+        std::unique_lock<std::mutex> lk(r.mu);
+        r.listed = false;
+        destroy_all(r, lk);
+    }
+}
+
+void recycle_one(worker *w) {
+    Recycler &r = w->recycler;
+    if (r.count.load(std::memory_order_relaxed) == 0) return;  // most yields: no lock
+    Recycler::Held h;
+    {
+        std::unique_lock<std::mutex> lk(r.mu, std::try_to_lock);  // busy: at the next yield
+        if (lk && r.count.load(std::memory_order_relaxed) > 0) h = take_oldest_locked(r);
+    }
+    destroy_held(h);
+}
+
+void recycle_close(worker *w) {
+    Recycler &r = w->recycler;
+    std::unique_lock<std::mutex> lk(r.mu);
+    r.open = false;
+    destroy_all(r, lk);
+}
+
+}  // namespace qtw
