@@ -35,6 +35,7 @@ struct Freed {
 static void handle(worker *w, Entry &e, bool discard, Freed &freed) {
     if (e.type == WORKER_EV_FINISHED) {
         freed.finished = true;
+        flush_delivered(w);  // a FINISHED callback sees every delivered value destroyed
         // Before its callbacks run: a connect from one of them is
         // refused (ESTATE) instead of returning an id never called.
         std::lock_guard<qtw::StreamMutex> lk(w->mu);
@@ -152,6 +153,7 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
         handle(w, e, discard, freed);
         if (clock.tick()) break;
     }
+    flush_delivered(w);  // the values delivered in this turn, to the producer
     bool more;
     {
         std::lock_guard<qtw::StreamMutex> lk(w->mu);

@@ -115,6 +115,7 @@ bool may_hold(const worker *w, const Entry &e) {
 }  // namespace
 
 Recycler::~Recycler() {
+    for (int i = 0; i < nstaged; i++) destroy_held(staged[i]);
     while (count.load(std::memory_order_relaxed) > 0) destroy_held(take_oldest_locked(*this));
 }
 
@@ -124,30 +125,44 @@ void release_delivered(worker *w, Entry &e) {
         return;
     }
     Recycler &r = w->recycler;
-    Recycler::Held evicted;
+    r.staged[r.nstaged++] = Recycler::Held{e.value, e.destroy, {}};
+    e.destroy = nullptr;  // staged: the recycler owns it now
+    e.value = nullptr;
+    if (r.nstaged == Recycler::kSlots) flush_delivered(w);
+}
+
+void flush_delivered(worker *w) {
+    Recycler &r = w->recycler;
+    if (r.nstaged == 0) return;
+    int n = r.nstaged;
+    r.nstaged = 0;
+    Recycler::Held evicted[Recycler::kSlots];
+    int nevicted = 0;
     bool held = false, list = false;
     {
-        // Never waits for the producer (small payloads at millions per
-        // second met in futex calls): when it has the ring, destroy here.
+        // Never waits for the producer: when it has the ring, destroy here.
         std::unique_lock<std::mutex> lk(r.mu, std::try_to_lock);
         if (lk && r.open) {
-            // Full: the oldest goes now (a lag beyond kSlots frames).
-            if (r.count.load(std::memory_order_relaxed) == Recycler::kSlots) evicted = take_oldest_locked(r);
-            int tail = (r.head + r.count.load(std::memory_order_relaxed)) % Recycler::kSlots;
-            r.ring[tail] = Recycler::Held{e.value, e.destroy, Clock::now()};
-            r.count.store(r.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            auto now = Clock::now();
+            for (int i = 0; i < n; i++) {
+                // Full: the oldest goes now (a lag beyond kSlots frames).
+                if (r.count.load(std::memory_order_relaxed) == Recycler::kSlots)
+                    evicted[nevicted++] = take_oldest_locked(r);
+                int tail = (r.head + r.count.load(std::memory_order_relaxed)) % Recycler::kSlots;
+                r.ring[tail] = r.staged[i];
+                r.ring[tail].delivered = now;
+                r.count.store(r.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            }
             held = true;
             list = !r.listed;
             r.listed = true;
         }
     }
-    destroy_held(evicted);
+    for (int i = 0; i < nevicted; i++) destroy_held(evicted[i]);
     if (!held) {
-        e.release();
+        for (int i = 0; i < n; i++) destroy_held(r.staged[i]);
         return;
     }
-    e.destroy = nullptr;  // the ring owns it now
-    e.value = nullptr;
     if (list && !watch_ages(w)) {
         // No age check: give back what this worker holds at once.
         std::unique_lock<std::mutex> lk(r.mu);
