@@ -254,6 +254,15 @@ struct Connection {
     ~Connection() { destroy_user_data(); }
 };
 
+// A worker's connections as its home thread calls them: grouped by event
+// type (in connection order within a type), so a value scans only its own
+// type's callbacks; [begin[t], begin[t + 1]) are type t's.
+struct ConnectionSnapshot {
+    static constexpr int kTypes = 16;  // worker_event_type and kEvCallHome fit
+    std::vector<std::shared_ptr<Connection>> conns;
+    uint32_t begin[kTypes + 1] = {};
+};
+
 // Ending: the function has returned, leftovers are being destroyed.
 enum class Phase { Created, Started, Running, Ending, Done };
 
@@ -394,7 +403,7 @@ struct WorkerThreadSide {
 struct WorkerDeliverySide {
     ChunkQueue<Entry> batch;  // being delivered (w->delivering); swapped with stream
     Recycler recycler;  // delivered yields the producer destroys (its own mu: recycle.cpp)
-    std::shared_ptr<std::vector<std::shared_ptr<Connection>>> snapshot;
+    std::shared_ptr<ConnectionSnapshot> snapshot;
     unsigned snapshot_version = ~0u;
 };
 
