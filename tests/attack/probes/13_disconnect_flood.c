@@ -19,8 +19,15 @@ typedef struct ud {
 static atomic_long fails, made, freed, in_own_window, began_after;
 #define FAIL(...) do { printf("FAIL: " __VA_ARGS__); printf("\n"); fails++; } while (0)
 
+static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
+static ud **all;  /* every user_data, freed at the very end (a late use stays visible) */
+static long n_all;
 static ud *ud_new(void) {
     ud *u = calloc(1, sizeof *u);
+    pthread_mutex_lock(&all_mu);
+    all = realloc(all, sizeof *all * (n_all + 1));
+    all[n_all++] = u;
+    pthread_mutex_unlock(&all_mu);
     u->magic = MAGIC; u->first = -1; u->last = -1;
     made++;
     return u;
@@ -154,6 +161,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 20; i++) worker_app_process_events(1);
     if (made != freed) FAIL("%ld user_data made, %ld destroyed", (long)made, (long)freed);
     if (alive) FAIL("%ld payloads alive", (long)alive);
+    for (long i = 0; i < n_all; i++) free(all[i]);
+    free(all);
     printf("%s (%ld user_data); calls begun after the disconnect returned: %ld; control: disconnect returned inside the callback's own first step: %ld\n",
            fails ? "FAIL" : "PASS", (long)made, (long)began_after, (long)in_own_window);
     return fails != 0;

@@ -106,6 +106,7 @@ int main(int argc, char **argv) {
         app.exec();
         for (worker *w : ws) if (w) worker_unref(w);
         pump(20);
+        for (Val *v : graveyard) delete v;
         if (made != destroyed) {
             std::printf("FAIL: app exit: %ld payloads made, %ld destroyed\n", (long)made, (long)destroyed);
             return 1;
