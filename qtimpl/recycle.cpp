@@ -70,9 +70,14 @@ void age_out(Clock::time_point now) {
         Recycler::Held old[Recycler::kSlots];
         int n = 0;
         bool still;
+        Recycler *rp = w->recycler.load(std::memory_order_acquire);
+        if (!rp) {  // a new worker at a freed one's address: nothing held
+            release(w);
+            continue;
+        }
         {
-            std::lock_guard<std::mutex> lk(w->recycler.mu);
-            Recycler &r = w->recycler;
+            Recycler &r = *rp;
+            std::lock_guard<std::mutex> lk(r.mu);
             while (r.count.load(std::memory_order_relaxed) > 0 && now - r.ring[r.head].delivered >= kMaxAge)
                 old[n++] = take_oldest_locked(r);
             still = r.count.load(std::memory_order_relaxed) > 0;
@@ -120,11 +125,12 @@ Recycler::~Recycler() {
 }
 
 void release_delivered(worker *w, Entry &e) {
-    if (!may_hold(w, e)) {
+    Recycler *rp = w->recycler.load(std::memory_order_acquire);
+    if (!rp || !may_hold(w, e)) {
         e.release();
         return;
     }
-    Recycler &r = w->recycler;
+    Recycler &r = *rp;
     r.staged[r.nstaged++] = Recycler::Held{e.value, e.destroy, {}};
     e.destroy = nullptr;  // staged: the recycler owns it now
     e.value = nullptr;
@@ -132,8 +138,9 @@ void release_delivered(worker *w, Entry &e) {
 }
 
 void flush_delivered(worker *w) {
-    Recycler &r = w->recycler;
-    if (r.nstaged == 0) return;
+    Recycler *rp = w->recycler.load(std::memory_order_acquire);
+    if (!rp || rp->nstaged == 0) return;
+    Recycler &r = *rp;
     int n = r.nstaged;
     r.nstaged = 0;
     Recycler::Held evicted[Recycler::kSlots];
@@ -171,9 +178,17 @@ void flush_delivered(worker *w) {
     }
 }
 
+void make_recycler(worker *w) {
+    if (w->capacity_bytes || w->helper_process) return;  // never held: see may_hold
+    w->recycler.store(new (std::nothrow) Recycler, std::memory_order_release);  // none: not held
+}
+
+void free_recycler(worker *w) { delete w->recycler.exchange(nullptr); }
+
 void recycle_one(worker *w) {
-    Recycler &r = w->recycler;
-    if (r.count.load(std::memory_order_relaxed) == 0) return;  // most yields: no lock
+    Recycler *rp = w->recycler.load(std::memory_order_relaxed);  // made by this thread
+    if (!rp || rp->count.load(std::memory_order_relaxed) == 0) return;  // most yields: no lock
+    Recycler &r = *rp;
     Recycler::Held h;
     {
         std::unique_lock<std::mutex> lk(r.mu, std::try_to_lock);  // busy: at the next yield
@@ -183,7 +198,9 @@ void recycle_one(worker *w) {
 }
 
 void recycle_close(worker *w) {
-    Recycler &r = w->recycler;
+    Recycler *rp = w->recycler.load(std::memory_order_relaxed);  // made by this thread
+    if (!rp) return;  // nothing was ever held
+    Recycler &r = *rp;
     std::unique_lock<std::mutex> lk(r.mu);
     r.open = false;
     destroy_all(r, lk);

@@ -9,7 +9,7 @@ namespace qtw {
 namespace {
 
 struct Registry {
-    std::mutex mu;
+    StreamMutex mu;  // adaptive: every call validates its handle here, from any thread
     std::unordered_set<const worker *> all;
     std::unordered_set<worker *> live;
 };
@@ -25,14 +25,14 @@ Registry &registry() {
 void register_worker(worker *w) {
     fault::check(fault::Registry);
     Registry &r = registry();
-    std::lock_guard<std::mutex> lk(r.mu);
+    std::lock_guard<StreamMutex> lk(r.mu);
     r.all.insert(w);
 }
 
 bool acquire(const worker *w) {
     if (!w) return false;
     Registry &r = registry();
-    std::lock_guard<std::mutex> lk(r.mu);
+    std::lock_guard<StreamMutex> lk(r.mu);
     if (!r.all.count(w)) return false;
     // Like weak_ptr::lock: never resurrect a worker whose count reached 0.
     auto &refs = const_cast<worker *>(w)->total_refs;
@@ -47,7 +47,7 @@ void release(worker *w) {
     if (w->total_refs.fetch_sub(1) != 1) return;
     {
         Registry &r = registry();
-        std::lock_guard<std::mutex> lk(r.mu);
+        std::lock_guard<StreamMutex> lk(r.mu);
         r.all.erase(w);
         r.live.erase(w);
     }
@@ -57,7 +57,7 @@ void release(worker *w) {
 void set_live(worker *w, bool live) {
     Registry &r = registry();
     if (live) fault::check(fault::Registry);
-    std::lock_guard<std::mutex> lk(r.mu);
+    std::lock_guard<StreamMutex> lk(r.mu);
     if (live)
         r.live.insert(w);  // may throw bad_alloc: then not live
     else
@@ -66,7 +66,7 @@ void set_live(worker *w, bool live) {
 
 std::vector<worker *> live_workers() {
     Registry &r = registry();
-    std::lock_guard<std::mutex> lk(r.mu);
+    std::lock_guard<StreamMutex> lk(r.mu);
     std::vector<worker *> out;
     fault::check(fault::Registry);
     out.reserve(r.live.size());

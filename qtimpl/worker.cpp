@@ -139,6 +139,7 @@ worker::~worker() {
     if (!arg_consumed && arg_destroy) arg_destroy(arg);
     inbox.for_each([](qtw::Sent &s) { destroy_value(s.value, s.destroy); });
     qtw::free_ring(this);  // the oldest entries: the ring is drained first
+    qtw::free_recycler(this);
     stream.for_each([](qtw::Entry &e) { e.release(); });
     batch.for_each([](qtw::Entry &e) { e.release(); });
     destroy_value(result, result_destroy);

@@ -331,6 +331,12 @@ struct WorkerSignals {
     // The fast lane: plain yields of the worker's own thread, lock-free
     // (yield_ring.h). Made by that thread at its first such yield.
     std::atomic<YieldRing *> ring{nullptr};
+    // Delivered yields the producer destroys (recycle.cpp; its own mu).
+    // Made by the worker's thread before its first yield with a destroy,
+    // so it exists before anything of its is delivered; 832 bytes that a
+    // short worker does without (a worker over 1008 bytes is a large-bin
+    // malloc: malloc_consolidate in 1000 short workers' profile).
+    std::atomic<Recycler *> recycler{nullptr};
     // Bumped (under mu) when conns changes; read per delivery.
     std::atomic<unsigned> conn_version{0};
 };
@@ -402,7 +408,6 @@ struct WorkerThreadSide {
 // The home thread only (its dispatcher's delivery, delivery.cpp).
 struct WorkerDeliverySide {
     ChunkQueue<Entry> batch;  // being delivered (w->delivering); swapped with stream
-    Recycler recycler;  // delivered yields the producer destroys (its own mu: recycle.cpp)
     std::shared_ptr<ConnectionSnapshot> snapshot;
     unsigned snapshot_version = ~0u;
 };
@@ -421,6 +426,8 @@ namespace qtw {
 // destroys e's payload, or keeps it for the producer to destroy.
 void release_delivered(worker *w, Entry &e);
 void flush_delivered(worker *w);  // the home thread: hands over what it staged
+void make_recycler(worker *w);  // the producer, before its first yield with a destroy
+void free_recycler(worker *w);  // ~worker: destroys what it still holds
 void recycle_one(worker *w);    // the producer, after each yield
 void recycle_close(worker *w);  // the producer, its function returned: destroys all
 

@@ -224,6 +224,7 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
         return rc;
     }
     worker *w = ctx->w;
+    if (destroy && !w->recycler.load(std::memory_order_relaxed)) qtw::make_recycler(w);
     e.size = qtw::yield_size(w, value, size);
     // The fast lane: no lock, when nothing below applies (see ring_yield).
     if (!sent && qtw::ring_yield(w, e)) {
