@@ -41,7 +41,7 @@ static void handle(worker *w, Entry &e, bool discard, Freed &freed) {
         std::lock_guard<qtw::StreamMutex> lk(w->mu);
         w->finished_delivered = true;
     }
-    if (discard || !keep_for_delivery(w, e))
+    if (discard || !keep_for_delivery(w, e.type, e.size))
         e.release();  // quit (or no home left): destroyed, not shown
     else if (e.type == kEvCallHome)
         run_home_call(w, e);  // a worker_call_home's turn
@@ -78,6 +78,21 @@ static const ConnectionSnapshot *connections(worker *w) {
     return w->snapshot.get();
 }
 
+// Calls w's callbacks for box's event (custom ones filtered by name); true
+// if one ran. Only a callback that ran handles an error: one disconnected
+// during this delivery must not make it silent.
+static bool call_connections(worker *w, EventBox &box, const std::string *name) {
+    bool handled = false;
+    const ConnectionSnapshot *snap = connections(w);
+    int t = box.ev.type;
+    for (size_t i = snap->begin[t], end = snap->begin[t + 1]; i < end; i++) {
+        const auto &c = snap->conns[i];
+        if (c->filter_name && (!name || c->custom_name != *name)) continue;
+        if (c->invoke(&box.ev)) handled = true;
+    }
+    return handled;
+}
+
 static void deliver(worker *w, Entry &e) {
     EventBox box{};
     box.ev.type = e.type;
@@ -93,20 +108,27 @@ static void deliver(worker *w, Entry &e) {
             box.ev.message = e.text->c_str();
     }
     if (e.type == WORKER_EV_OUTPUT) box.ev.name = e.code == 2 ? "stderr" : "stdout";
-    bool handled = false;
-    const ConnectionSnapshot *snap = connections(w);
-    for (size_t i = snap->begin[e.type], end = snap->begin[e.type + 1]; i < end; i++) {
-        const auto &c = snap->conns[i];
-        if (c->filter_name && (!e.text || c->custom_name != *e.text)) continue;
-        // Only a callback that ran handles an error: one disconnected
-        // during this delivery must not make it silent.
-        if (c->invoke(&box.ev)) handled = true;
-    }
+    bool handled = call_connections(w, box, e.text.get());
     if (e.type == WORKER_EV_ERRORED && !handled) report_unhandled_error(&box.ev);
-    if (box.taken) {
-        e.destroy = nullptr;  // the callback owns it now
+    void *value = e.value;
+    worker_destroy_fn destroy = box.taken ? nullptr : e.destroy;  // taken: the callback owns it
+    e.value = nullptr;
+    e.destroy = nullptr;
+    release_delivered(w, e.type, value, destroy);
+}
+
+// A value of the fast lane: a plain yield (no text, no size to claim).
+static void deliver_ring_value(worker *w, const RingSlot &s, bool discard) {
+    if (discard || !keep_for_delivery(w, WORKER_EV_YIELDED, 0)) {
+        if (s.destroy) s.destroy(s.value);  // quit (or no home left): destroyed, not shown
+        return;
     }
-    release_delivered(w, e);
+    EventBox box{};
+    box.ev.type = WORKER_EV_YIELDED;
+    box.ev.source = w;
+    box.ev.value = s.value;
+    call_connections(w, box, nullptr);
+    release_delivered(w, WORKER_EV_YIELDED, s.value, box.taken ? nullptr : s.destroy);
 }
 
 // Delivers part of w's stream; true if w has more and stays ready.
@@ -134,11 +156,7 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
     while (!stop && n < kQuota) {
         if (size_t ready = ring ? ring->readable() : 0) {
             for (; ready && n < kQuota; ready--, n++) {
-                RingSlot s = ring->pop();
-                Entry e(WORKER_EV_YIELDED);
-                e.value = s.value;
-                e.destroy = s.destroy;
-                handle(w, e, discard, freed);
+                deliver_ring_value(w, ring->pop(), discard);
                 if (clock.tick()) {
                     stop = true;
                     break;

@@ -109,11 +109,11 @@ bool watch_ages(worker *w) {
     return true;
 }
 
-bool may_hold(const worker *w, const Entry &e) {
+bool may_hold(const worker *w, worker_event_type type, worker_destroy_fn destroy) {
     // A budgeted stream counts bytes until destroyed: held frames would hold
     // up its producer. Process workers' frames are shared memory, recycled
     // by the helper's own protocol.
-    return e.type == WORKER_EV_YIELDED && e.destroy && w->capacity_bytes == 0 &&
+    return type == WORKER_EV_YIELDED && destroy && w->capacity_bytes == 0 &&
            !w->helper_process && w->dispatcher;
 }
 
@@ -124,16 +124,14 @@ Recycler::~Recycler() {
     while (count.load(std::memory_order_relaxed) > 0) destroy_held(take_oldest_locked(*this));
 }
 
-void release_delivered(worker *w, Entry &e) {
+void release_delivered(worker *w, worker_event_type type, void *value, worker_destroy_fn destroy) {
     Recycler *rp = w->recycler.load(std::memory_order_acquire);
-    if (!rp || !may_hold(w, e)) {
-        e.release();
+    if (!rp || !may_hold(w, type, destroy)) {
+        if (destroy) destroy(value);
         return;
     }
     Recycler &r = *rp;
-    r.staged[r.nstaged++] = Recycler::Held{e.value, e.destroy, {}};
-    e.destroy = nullptr;  // staged: the recycler owns it now
-    e.value = nullptr;
+    r.staged[r.nstaged++] = Recycler::Held{value, destroy, {}};  // the recycler owns it now
     if (r.nstaged == Recycler::kSlots) flush_delivered(w);
 }
 

@@ -113,11 +113,11 @@ bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk) {
     return true;
 }
 
-bool keep_for_delivery(worker *w, const Entry &e) {
+bool keep_for_delivery(worker *w, worker_event_type type, size_t size) {
     if (w->abort_requested.load(std::memory_order_relaxed) &&
-        (e.type == WORKER_EV_YIELDED || e.type == WORKER_EV_PROGRESS))
+        (type == WORKER_EV_YIELDED || type == WORKER_EV_PROGRESS))
         return false;
-    if (e.type == WORKER_EV_YIELDED && oversized(w, e.size)) return claim_oversized_delivery(w);
+    if (type == WORKER_EV_YIELDED && oversized(w, size)) return claim_oversized_delivery(w);
     return true;
 }
 

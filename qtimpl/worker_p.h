@@ -424,7 +424,7 @@ namespace qtw {
 
 // Delivered payloads (recycle.cpp). On the home thread, after the callbacks:
 // destroys e's payload, or keeps it for the producer to destroy.
-void release_delivered(worker *w, Entry &e);
+void release_delivered(worker *w, worker_event_type type, void *value, worker_destroy_fn destroy);
 void flush_delivered(worker *w);  // the home thread: hands over what it staged
 void make_recycler(worker *w);  // the producer, before its first yield with a destroy
 void free_recycler(worker *w);  // ~worker: destroys what it still holds
@@ -457,7 +457,7 @@ bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk = nu
 // The dispatcher reached e: false if the stream's rules drop it instead of
 // showing it (values and progress after a quit, an oversized frame a quit
 // overtook); the dispatcher knows no policy of its own.
-bool keep_for_delivery(worker *w, const Entry &e);
+bool keep_for_delivery(worker *w, worker_event_type type, size_t size);
 // ~worker: destroys what the ring still holds.
 void free_ring(worker *w);
 // A push that makes the stream non-empty owes the dispatcher a wake-up;
