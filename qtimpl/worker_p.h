@@ -410,6 +410,7 @@ struct WorkerDeliverySide {
     ChunkQueue<Entry> batch;  // being delivered (w->delivering); swapped with stream
     std::shared_ptr<ConnectionSnapshot> snapshot;
     unsigned snapshot_version = ~0u;
+    std::chrono::steady_clock::time_point woke_producer_at{};  // last wake at capacity
 };
 
 }  // namespace qtw
