@@ -197,22 +197,17 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
         if (!slow_left) w->slow_pending.store(false, std::memory_order_release);  // the fast lane reopens
         // Wake a producer waiting at capacity only once half is free:
         // one wakeup per half-capacity, not one per value.
-        using Clock = std::chrono::steady_clock;
+        auto now = std::chrono::steady_clock::now();
         if (w->space_waiters && half_free_locked(w)) {
             w->space_cv.notify_all();
-            w->woke_producer_at = Clock::now();
+            w->woke_producer_at = now;
         }
         more = slow_left || ring_readable(w);
         // A producer woken at capacity refills within microseconds: w stays
         // ready that long instead of a round trip through idle (a heavy
         // fence, the eventfd, poll) per half capacity; measured with 4
-        // flooding workers. (The clock is read only after such a wake.)
-        if (!more && !discard && w->woke_producer_at != Clock::time_point{}) {
-            if (Clock::now() - w->woke_producer_at < kRefillGrace)
-                more = true;
-            else
-                w->woke_producer_at = {};
-        }
+        // flooding workers.
+        if (!more && !discard && now - w->woke_producer_at < kRefillGrace) more = true;
         if (!more) {
             // Idle: the Dekker half of ring_yield's. A yield that did
             // not see `scheduled` cleared is seen in the ring here

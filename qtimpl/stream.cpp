@@ -73,8 +73,9 @@ static size_t ring_slots(const worker *w) {
 }
 
 bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk) {
-    if (!w->fast_lane || e.type != WORKER_EV_YIELDED || e.size >= YieldRing::kMaxSize ||
-        oversized(w, e.size))
+    if (e.type != WORKER_EV_YIELDED || w->policy == WORKER_LATEST || w->pipe_out ||
+        w->helper_process || w->progress_total > 0 || e.size >= YieldRing::kMaxSize ||
+        oversized(w, e.size) || current_ctx() != &w->ctx)
         return false;
     // Entries of the slow lane go first; pause and quit are the slow lane's.
     if (w->slow_pending.load(std::memory_order_acquire) ||
@@ -213,9 +214,7 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
     // After quit, yields are refused (the producer should return) but a
     // warning, progress or custom event still reaches the GUI, unblocked.
     if (w->abort_requested && e.type == WORKER_EV_YIELDED) return WORKER_ABORTED;
-    // Room again, and the slow lane is empty: the ring (only from the
-    // worker's own thread: a process worker's proxy pushes here too).
-    if (current_ctx() == &w->ctx && ring_yield(w, e, &lk)) return WORKER_OK;
+    if (ring_yield(w, e, &lk)) return WORKER_OK;  // room again, and the slow lane is empty
     bool alone = oversized(w, e.size);
     if (alone) w->oversized_shown = false;
     Entry *placed = append_locked(w, std::move(e));

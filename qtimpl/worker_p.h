@@ -403,9 +403,6 @@ struct WorkerThreadSide {
     OutputStream *output[2] = {nullptr, nullptr};
     // Where its yields go (pipe.cpp): set before start, then read here.
     std::shared_ptr<Link> pipe_out;
-    // Its plain yields may take the ring (no LATEST, pipe, auto progress;
-    // a thread worker): set by run_worker before the function runs.
-    bool fast_lane = false;
 };
 
 // The home thread only (its dispatcher's delivery, delivery.cpp).
@@ -455,7 +452,7 @@ void push_control_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entr
 // The fast lane (worker thread only, in its function): a plain yield goes
 // into the ring without a lock when nothing needs the slow lane (no pause,
 // quit, LATEST, pipe, progress, budget wait, pending slow entry, full
-// ring: see fast_lane). False: e is untouched, take the slow lane. With lk (the slow lane
+// ring). False: e is untouched, take the slow lane. With lk (the slow lane
 // after a wait, mu held) the wake-up is deferred to after unlocking.
 bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk = nullptr);
 // The dispatcher reached e: false if the stream's rules drop it instead of

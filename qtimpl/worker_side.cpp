@@ -154,9 +154,6 @@ void run_worker(worker *w) {
         skip = w->abort_requested;  // quit before it ran: never call fn
     }
     if (!skip) {
-        // Derived once: what ring_yield would otherwise test per value.
-        w->fast_lane = w->policy != WORKER_LATEST && !w->pipe_out && !w->helper_process &&
-                       w->progress_total == 0;
         tls_ctx = &w->ctx;
         if (!watch_timeout(w))
             worker_warn(&w->ctx, "timeout_ms not enforced: no watchdog thread could be created");
@@ -216,10 +213,24 @@ void run_worker(worker *w) {
 
 extern "C" {
 
-// A yield's slow lane: push (or pipe), auto progress, park on a pause,
-// receive; whatever was not handed over is destroyed here, unlocked.
-static int yield_locked(worker *w, Entry &e, void **sent, worker_destroy_fn *sent_destroy) {
-    int rc;
+static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy_fn destroy,
+                       void **sent, worker_destroy_fn *sent_destroy) {
+    Entry e = make_entry(WORKER_EV_YIELDED, value, destroy);
+    int rc = check_ctx(ctx);
+    if (rc == WORKER_OK && (sent == nullptr) != (sent_destroy == nullptr)) rc = WORKER_EINVAL;
+    if (rc == WORKER_OK && size > (size_t)PTRDIFF_MAX) rc = WORKER_EINVAL;  // no such object
+    if (rc != WORKER_OK) {
+        e.release();
+        return rc;
+    }
+    worker *w = ctx->w;
+    if (destroy && !w->recycler.load(std::memory_order_relaxed)) qtw::make_recycler(w);
+    e.size = qtw::yield_size(w, value, size);
+    // The fast lane: no lock, when nothing below applies (see ring_yield).
+    if (!sent && qtw::ring_yield(w, e)) {
+        qtw::recycle_one(w);  // a delivered frame, just before the next malloc
+        return WORKER_OK;
+    }
     bool alone = qtw::oversized(w, e.size);  // e.size moves with e
     Entry stale, stale_progress, progress;
     worker *source_to_wake = nullptr;
@@ -257,24 +268,6 @@ static int yield_locked(worker *w, Entry &e, void **sent, worker_destroy_fn *sen
     e.release();
     stale.release();
     stale_progress.release();
-    return rc;
-}
-
-static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy_fn destroy,
-                       void **sent, worker_destroy_fn *sent_destroy) {
-    Entry e = make_entry(WORKER_EV_YIELDED, value, destroy);
-    int rc = check_ctx(ctx);
-    if (rc == WORKER_OK && (sent == nullptr) != (sent_destroy == nullptr)) rc = WORKER_EINVAL;
-    if (rc == WORKER_OK && size > (size_t)PTRDIFF_MAX) rc = WORKER_EINVAL;  // no such object
-    if (rc != WORKER_OK) {
-        e.release();
-        return rc;
-    }
-    worker *w = ctx->w;
-    if (destroy && !w->recycler.load(std::memory_order_relaxed)) qtw::make_recycler(w);
-    e.size = qtw::yield_size(w, value, size);
-    // The fast lane: no lock, when nothing of yield_locked applies (see ring_yield).
-    rc = !sent && qtw::ring_yield(w, e) ? WORKER_OK : yield_locked(w, e, sent, sent_destroy);
     qtw::recycle_one(w);  // a delivered frame, just before the next malloc
     return rc;
 }
