@@ -151,6 +151,10 @@ TEST(HomeThread, AWorkerMadeOnAQThreadThatRunsNoLoopDeliversOnTheGui) {
         << "FINISHED never reached a callback; " << s.yielded.load() << " of 100 values did";
     EXPECT_EQ(s.yielded.load(), 100);
     EXPECT_EQ(s.wrong_thread.load(), 0) << "callbacks ran off the GUI thread";
+    // Seen through the atomic before wait(): ThreadSanitizer cannot see
+    // QThread::wait's hand-over, and reported the loader's last store to
+    // this frame as racing with the next test's use of the same stack.
+    EXPECT_TRUE(wait_no_pump(loader_done));
     loader->wait();
     // Not destroyed: QThread's own QWaitCondition is woken by the ending
     // thread through a Qt lock ThreadSanitizer cannot see, and destroying it
