@@ -13,6 +13,7 @@
 #include <QSocketNotifier>
 #include <QThread>
 
+#include <sched.h>
 #include <sys/eventfd.h>
 
 #include <cerrno>
@@ -49,6 +50,9 @@ public:
     worker *space_waiting = nullptr;
     std::atomic<int> awaiting{0};
     int wake_fd = -1;
+    // The CPU the home thread last went back to its loop on: a producer
+    // that wakes it from there hands the CPU over (see hand_off_cpu).
+    std::atomic<int> home_cpu{-1};
 
     Dispatcher() {
         int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -96,22 +100,26 @@ public:
         return QObject::event(e);
     }
 
-    void schedule(worker *w) {
+    // True when the home thread was woken and last slept on this CPU.
+    bool schedule(worker *w) {
         bool discard;
         {
             std::lock_guard<StreamMutex> lk(mu);
             push_ready_locked(w);
-            if (wake_posted) return;
+            if (wake_posted) return false;
             wake_posted = true;
             discard = dead;
         }
         if (!discard) {
             post_wake();
-        } else if (!pool_try_run(discard_task, this)) {
+            return home_cpu.load(std::memory_order_relaxed) == sched_getcpu();
+        }
+        if (!pool_try_run(discard_task, this)) {
             // No thread: the entries wait in the ready list for the next one.
             std::lock_guard<StreamMutex> lk(mu);
             wake_posted = false;
         }
+        return false;
     }
 
     // The home thread's event loop has ended (in that thread): nothing is
@@ -217,6 +225,7 @@ private:
             owed = wake_posted;
         }
         if (owed) post_wake();
+        home_cpu.store(sched_getcpu(), std::memory_order_relaxed);
     }
 
 };
@@ -313,7 +322,7 @@ bool dispatcher_is_current_thread(const Dispatcher *d) {
     return d && d->thread() == QThread::currentThread();
 }
 
-void dispatcher_schedule(Dispatcher *d, worker *w) { d->schedule(w); }
+bool dispatcher_schedule(Dispatcher *d, worker *w) { return d->schedule(w); }
 
 bool home_is_awaiting(const worker *w) {
     return w->dispatcher && w->dispatcher->awaiting.load(std::memory_order_acquire) > 0;

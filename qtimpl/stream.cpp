@@ -5,12 +5,28 @@
 #include "fault.h"
 #include "worker_p.h"
 
+#include <sched.h>
+
 namespace qtw {
 
 namespace {
 // The worker whose wake-up this thread owes (see append_locked). Nobody
 // else drains or frees it before: it is scheduled but in no ready list.
 thread_local worker *owed_schedule = nullptr;
+thread_local bool owes_cpu = false;  // see hand_off_cpu
+thread_local std::chrono::steady_clock::time_point last_wake;
+
+// Only a sparse producer hands off: a flood wakes the home thread each time
+// it catches up, and handing the CPU over then keeps both threads on one
+// CPU, taking turns (1 worker: 97 -> 59 M values/s).
+constexpr auto kSparse = std::chrono::microseconds(100);
+
+bool sparse_wake(bool home_sleeps_here) {
+    auto now = std::chrono::steady_clock::now();
+    bool sparse = now - last_wake >= kSparse;
+    last_wake = now;
+    return home_sleeps_here && sparse;
+}
 }  // namespace
 
 void defer_schedule_locked(worker *w) {
@@ -22,7 +38,13 @@ void run_deferred_schedule() {
     worker *w = owed_schedule;
     if (!w) return;
     owed_schedule = nullptr;
-    dispatcher_schedule(w->dispatcher, w);  // w may be freed from here on
+    if (sparse_wake(dispatcher_schedule(w->dispatcher, w))) owes_cpu = true;  // w may be freed
+}
+
+void hand_off_cpu() {
+    if (!owes_cpu) return;
+    owes_cpu = false;
+    sched_yield();
 }
 
 void Entry::release() {
@@ -107,8 +129,8 @@ bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk) {
     if (!w->scheduled.load(std::memory_order_relaxed) && !w->scheduled.exchange(true)) {
         if (lk)
             defer_schedule_locked(w);
-        else
-            dispatcher_schedule(w->dispatcher, w);
+        else if (sparse_wake(dispatcher_schedule(w->dispatcher, w)))
+            sched_yield();  // no lock held: the home thread's turn (see hand_off_cpu)
     }
     return true;
 }

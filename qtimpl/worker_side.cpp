@@ -269,6 +269,7 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
     stale.release();
     stale_progress.release();
     qtw::recycle_one(w);  // a delivered frame, just before the next malloc
+    qtw::hand_off_cpu();
     return rc;
 }
 
