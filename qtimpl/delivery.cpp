@@ -63,11 +63,18 @@ static const ConnectionSnapshot *connections(worker *w) {
             fresh->conns = w->conns;
             v = w->conn_version.load();
         }
+        // Grouped by type, connection order kept within a type. A plugin has
+        // a handful: sorted in place (stable_sort allocates a buffer).
         auto &c = fresh->conns;
-        std::stable_sort(c.begin(), c.end(), [](const std::shared_ptr<Connection> &a,
-                                                const std::shared_ptr<Connection> &b) {
+        auto by_type = [](const std::shared_ptr<Connection> &a, const std::shared_ptr<Connection> &b) {
             return a->type < b->type;
-        });
+        };
+        if (c.size() > 32) {
+            std::stable_sort(c.begin(), c.end(), by_type);
+        } else {
+            for (size_t i = 1; i < c.size(); i++)
+                for (size_t j = i; j > 0 && by_type(c[j], c[j - 1]); j--) c[j - 1].swap(c[j]);
+        }
         size_t i = 0;
         for (int t = 0; t <= ConnectionSnapshot::kTypes; t++) {
             while (i < c.size() && c[i]->type < t) i++;
@@ -197,17 +204,18 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
         if (!slow_left) w->slow_pending.store(false, std::memory_order_release);  // the fast lane reopens
         // Wake a producer waiting at capacity only once half is free:
         // one wakeup per half-capacity, not one per value.
-        auto now = std::chrono::steady_clock::now();
         if (w->space_waiters && half_free_locked(w)) {
             w->space_cv.notify_all();
-            w->woke_producer_at = now;
+            w->woke_producer_at = std::chrono::steady_clock::now();
         }
         more = slow_left || ring_readable(w);
         // A producer woken at capacity refills within microseconds: w stays
         // ready that long instead of a round trip through idle (a heavy
         // fence, the eventfd, poll) per half capacity; measured with 4
-        // flooding workers.
-        if (!more && !discard && now - w->woke_producer_at < kRefillGrace) more = true;
+        // flooding workers. (No clock read for a worker never woken so.)
+        if (!more && !discard && w->woke_producer_at != std::chrono::steady_clock::time_point{} &&
+            std::chrono::steady_clock::now() - w->woke_producer_at < kRefillGrace)
+            more = true;
         if (!more) {
             // Idle: the Dekker half of ring_yield's. A yield that did
             // not see `scheduled` cleared is seen in the ring here
