@@ -70,6 +70,34 @@ void report_unhandled_error(worker_event *ev) {
                  worker_name(ev->source), ev->code, ev->message ? ev->message : "");
 }
 
+ConnectionSnapshot &writable_conns_locked(worker *w) {
+    if (!w->conns) {
+        w->conns = std::make_shared<ConnectionSnapshot>();
+        w->conns->conns.reserve(4);  // a typical plugin's: no regrowth
+    } else if (w->conns_shared) {
+        w->conns = std::make_shared<ConnectionSnapshot>(*w->conns);
+        w->conns_shared = false;
+    }
+    return *w->conns;
+}
+
+void ConnectionSnapshot::add(std::shared_ptr<Connection> c) {
+    uint32_t at = begin[c->type + 1];  // the end of its type's group
+    conns.insert(conns.begin() + at, std::move(c));
+    for (int t = conns[at]->type + 1; t <= kTypes; t++) begin[t]++;
+}
+
+std::shared_ptr<Connection> ConnectionSnapshot::remove(long id) {
+    for (size_t i = 0; i < conns.size(); i++) {
+        if (conns[i]->id != id) continue;
+        std::shared_ptr<Connection> gone = std::move(conns[i]);
+        conns.erase(conns.begin() + long(i));
+        for (int t = gone->type + 1; t <= kTypes; t++) begin[t]--;
+        return gone;
+    }
+    return nullptr;
+}
+
 }  // namespace qtw
 
 extern "C" {

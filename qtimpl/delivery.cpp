@@ -21,6 +21,13 @@ struct EventBox {
 
 static void deliver(worker *w, Entry &e);
 
+// Shared by every worker without a callback (leaked: workers may deliver
+// during static destruction).
+static const std::shared_ptr<ConnectionSnapshot> &no_connections() {
+    static auto *none = new std::shared_ptr<ConnectionSnapshot>(std::make_shared<ConnectionSnapshot>());
+    return *none;
+}
+
 static bool ring_readable(worker *w) {
     YieldRing *r = w->ring.load(std::memory_order_acquire);
     return r && r->readable();
@@ -53,33 +60,19 @@ static void handle(worker *w, Entry &e, bool discard, Freed &freed) {
 // w's connections as of now, by type. A raw pointer, not a shared_ptr copy: two
 // atomic read-modify-writes per value were a fifth of the GUI's time at
 // 25 M values/s. Safe: only this function replaces w->snapshot, on this
-// thread, and a nested delivery of w cannot start (w->delivering).
+// thread, and a nested delivery of w cannot start (w->delivering). The
+// snapshot is w->conns itself (no copy, no sort), frozen from now on.
 static const ConnectionSnapshot *connections(worker *w) {
     unsigned v = w->conn_version.load();
     if (v != w->snapshot_version || !w->snapshot) {
-        auto fresh = std::make_shared<ConnectionSnapshot>();
+        std::shared_ptr<ConnectionSnapshot> fresh;
         {
             std::lock_guard<qtw::StreamMutex> lk(w->mu);
-            fresh->conns = w->conns;
+            fresh = w->conns;
+            w->conns_shared = true;
             v = w->conn_version.load();
         }
-        // Grouped by type, connection order kept within a type. A plugin has
-        // a handful: sorted in place (stable_sort allocates a buffer).
-        auto &c = fresh->conns;
-        auto by_type = [](const std::shared_ptr<Connection> &a, const std::shared_ptr<Connection> &b) {
-            return a->type < b->type;
-        };
-        if (c.size() > 32) {
-            std::stable_sort(c.begin(), c.end(), by_type);
-        } else {
-            for (size_t i = 1; i < c.size(); i++)
-                for (size_t j = i; j > 0 && by_type(c[j], c[j - 1]); j--) c[j - 1].swap(c[j]);
-        }
-        size_t i = 0;
-        for (int t = 0; t <= ConnectionSnapshot::kTypes; t++) {
-            while (i < c.size() && c[i]->type < t) i++;
-            fresh->begin[t] = uint32_t(std::min<size_t>(i, UINT32_MAX));
-        }
+        if (!fresh) fresh = no_connections();
         w->snapshot.swap(fresh);  // the old one dies outside the lock
         w->snapshot_version = v;
     }

@@ -53,8 +53,8 @@ bool take_members(worker_scope *s, std::vector<worker *> &out) {
 
 // Quits w, refuses its start and new connections, and disconnects every
 // callback; returns the connections (no allocation: this cannot fail).
-std::vector<std::shared_ptr<Connection>> abandon(worker *w, Dispatcher **home) {
-    std::vector<std::shared_ptr<Connection>> conns;
+std::shared_ptr<ConnectionSnapshot> abandon(worker *w, Dispatcher **home) {
+    std::shared_ptr<ConnectionSnapshot> conns;  // read-only here: the home thread may share it
     // Quit first: from the moment its callbacks are gone, nothing the worker
     // still does may run on the home thread as if they had seen it (a
     // call_home after an event whose callbacks were just removed).
@@ -63,18 +63,21 @@ std::vector<std::shared_ptr<Connection>> abandon(worker *w, Dispatcher **home) {
         std::lock_guard<StreamMutex> lk(w->mu);
         w->scope_closed = true;
         conns.swap(w->conns);
+        w->conns_shared = false;
         w->conn_version.fetch_add(1);
         *home = w->dispatcher;  // null: never started, so no callback ever ran
     }
-    for (auto &c : conns) c->disconnect();  // user_data destroyed now, or when its call returns
+    if (conns)
+        for (auto &c : conns->conns) c->disconnect();  // user_data destroyed now, or when its call returns
     return conns;
 }
 
 // Until every callback of conns that was running at its disconnect has returned.
-void wait_calls(const std::vector<std::shared_ptr<Connection>> &conns) {
+void wait_calls(const std::shared_ptr<ConnectionSnapshot> &conns) {
+    if (!conns) return;
     Scopes &all = scopes();
     std::unique_lock<std::mutex> lk(all.calls_mu);
-    for (auto &c : conns)
+    for (auto &c : conns->conns)
         all.calls_cv.wait(lk, [&] { return c->state.load() == Connection::Dead; });
 }
 

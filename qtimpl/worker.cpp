@@ -64,11 +64,12 @@ long add_connection(worker *w, worker_event_type type, const char *custom_name,
         if (custom_name) c->custom_name = custom_name;
         std::lock_guard<qtw::StreamMutex> lk(h->mu);
         if (h->finished_delivered || h->scope_closed) return WORKER_ESTATE;
-        c->id = h->next_conn_id++;
-        if (h->conns.empty()) h->conns.reserve(4);  // a typical plugin's: no regrowth
-        h->conns.push_back(c);
+        long id = h->next_conn_id;
+        c->id = id;
+        qtw::writable_conns_locked(h.get()).add(std::move(c));  // a throw destroys c (and user_data) once
+        h->next_conn_id++;
         h->conn_version.fetch_add(1);
-        return c->id;
+        return id;
     });
 }
 
@@ -257,15 +258,17 @@ int worker_disconnect(worker *w, long id) {
     Handle h(w);
     if (!h) return WORKER_EINVAL;
     std::shared_ptr<qtw::Connection> gone;  // user_data destroyed outside the lock
-    {
+    try {
         std::lock_guard<qtw::StreamMutex> lk(h->mu);
-        for (auto it = h->conns.begin(); it != h->conns.end(); ++it) {
-            if ((*it)->id != id) continue;
-            gone = std::move(*it);
-            h->conns.erase(it);
+        bool known = false;
+        if (h->conns)
+            for (const auto &c : h->conns->conns) known = known || c->id == id;
+        if (known) {
+            gone = qtw::writable_conns_locked(h.get()).remove(id);  // may throw: still connected
             h->conn_version.fetch_add(1);
-            break;
         }
+    } catch (const std::bad_alloc &) {
+        return WORKER_ENOMEM;
     }
     if (!gone) return WORKER_EINVAL;
     gone->disconnect();  // user_data destroyed now, or right after a running call

@@ -169,13 +169,18 @@ struct Connection {
     ~Connection() { destroy_user_data(); }
 };
 
-// A worker's connections as its home thread calls them: grouped by event
-// type (in connection order within a type), so a value scans only its own
-// type's callbacks; [begin[t], begin[t + 1]) are type t's.
+// A worker's connections, grouped by event type (in connection order within
+// a type), so a value scans only its own type's callbacks; [begin[t],
+// begin[t + 1]) are type t's. Kept grouped as they are made, so the home
+// thread's snapshot is this very object (copy-on-write: worker::conns_shared),
+// not a copy and a sort per change.
 struct ConnectionSnapshot {
     static constexpr int kTypes = 16;  // worker_event_type and kEvCallHome fit
     std::vector<std::shared_ptr<Connection>> conns;
     uint32_t begin[kTypes + 1] = {};
+
+    void add(std::shared_ptr<Connection> c);      // may throw bad_alloc: then unchanged
+    std::shared_ptr<Connection> remove(long id);  // null if there is none
 };
 
 // Ending: the function has returned, leftovers are being destroyed.
@@ -287,7 +292,10 @@ struct WorkerLocked {
     size_t open_sources = 0;        // workers piped in that have not ended
     long long yields = 0;           // auto progress steps
     bool home_call_queued = false;  // a worker_call_home entry is in the stream
-    std::vector<std::shared_ptr<Connection>> conns;
+    // Null until the first connect. Once the home thread holds it
+    // (conns_shared) it is never changed again: a change copies it.
+    std::shared_ptr<ConnectionSnapshot> conns;
+    bool conns_shared = false;
     long next_conn_id = 1;
     bool finished_delivered = false;
     bool scope_closed = false;      // refuses start and connect
@@ -337,6 +345,10 @@ struct worker : qtw::WorkerConfig, qtw::WorkerSignals, qtw::WorkerLocked, qtw::W
 };
 
 namespace qtw {
+
+// w's connection list to change, under w->mu: made, or copied if the home
+// thread holds it (may throw bad_alloc: then nothing changed).
+ConnectionSnapshot &writable_conns_locked(worker *w);
 
 // Delivered payloads (recycle.cpp). On the home thread, after the callbacks:
 // destroys e's payload, or keeps it for the producer to destroy.

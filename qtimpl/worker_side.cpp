@@ -163,11 +163,16 @@ void run_worker(worker *w) {
         close_outputs(w);  // a last partial line goes before the outcome
         unwatch_timeout(w);
     }
-    std::unique_ptr<std::string> outcome_text = must_make([] {
-        auto t = std::make_unique<std::string>();
-        t->reserve(64);
-        return t;
-    });
+    // Only a failure or a timeout has text; both are settled by now (failed
+    // is this thread's own write; the watchdog let go in unwatch_timeout).
+    std::unique_ptr<std::string> outcome_text;
+    if (w->failed || w->timeout_ms > 0) {
+        outcome_text = must_make([] {
+            auto t = std::make_unique<std::string>();
+            t->reserve(64);
+            return t;
+        });
+    }
     // The function has returned: settle the outcome and take every leftover
     // (arg, a result hidden by quit/fail, sends never received) out under the
     // lock, destroy them unlocked, and only then queue the outcome and
