@@ -39,13 +39,16 @@ struct Task {
 // kernel hash bucket, which every wake-up then scanned). A task is handed
 // over directly.
 struct Sleeper {
-    std::condition_variable cv;
+    StreamCondVar cv;
     Task task{nullptr, nullptr, {}};
     Sleeper *prev = nullptr, *next = nullptr;
 };
 
 struct Pool {
-    std::mutex mu;
+    // Adaptive: the GUI starting short workers and the pool threads taking
+    // them meet here every microsecond; a plain mutex put the waiter to
+    // sleep, and each GUI unlock then paid a futex wake.
+    StreamMutex mu;
     std::deque<Task> tasks;         // waiting for a thread (FIFO)
     Sleeper *sleepers = nullptr;    // most recently idle first (warm caches)
     size_t spinning = 0;            // threads polling `queued` before they sleep
@@ -59,7 +62,7 @@ struct Pool {
     // thread limit. New tasks are refused (pool_try_run -> false, so
     // worker_start says WORKER_EAGAIN) instead of queueing behind it.
     bool starved = false;
-    std::condition_variable monitor_cv;
+    StreamCondVar monitor_cv;
 };
 
 constexpr auto kIdleExpiry = std::chrono::seconds(30);
@@ -185,9 +188,9 @@ void start_queued_locked(Pool &p, bool overdue_only_past_limit) {
 // Wakes every kQueueGrace while tasks wait: the watchdog of the policy.
 void monitor_main() {
     Pool &p = pool();
-    std::unique_lock<std::mutex> lk(p.mu);
+    std::unique_lock<StreamMutex> lk(p.mu);
     while (!p.tasks.empty()) {
-        p.monitor_cv.wait_for(lk, kQueueGrace);
+        p.monitor_cv.wait_until(lk, Clock::now() + kQueueGrace);
         start_queued_locked(p, true);
     }
     p.monitor_running = false;
@@ -205,7 +208,7 @@ void ensure_monitor_locked(Pool &p) {
 }
 
 // Sleeps until a task is handed over (true) or the idle time expires.
-bool sleep_for_task(Pool &p, std::unique_lock<std::mutex> &lk, Task *t) {
+bool sleep_for_task(Pool &p, std::unique_lock<StreamMutex> &lk, Task *t) {
     Sleeper me;
     me.next = p.sleepers;
     if (me.next) me.next->prev = &me;
@@ -223,7 +226,7 @@ bool sleep_for_task(Pool &p, std::unique_lock<std::mutex> &lk, Task *t) {
 void thread_main(Task first) {
     on_pool_thread = true;
     Pool &p = pool();
-    std::unique_lock<std::mutex> lk(p.mu, std::defer_lock);
+    std::unique_lock<StreamMutex> lk(p.mu, std::defer_lock);
     bool counted = true;  // dispatch_locked counted the first task
     for (;;) {
         Task t;
@@ -275,7 +278,7 @@ void thread_main(Task first) {
 void pool_blocking_begin() {
     if (!on_pool_thread || blocked_depth++ > 0) return;
     Pool &p = pool();
-    std::lock_guard<std::mutex> lk(p.mu);
+    std::lock_guard<StreamMutex> lk(p.mu);
     p.running--;
     start_queued_locked(p, false);  // this thread's slot goes to a queued task
 }
@@ -283,14 +286,14 @@ void pool_blocking_begin() {
 void pool_blocking_end() {
     if (!on_pool_thread || --blocked_depth > 0) return;
     Pool &p = pool();
-    std::lock_guard<std::mutex> lk(p.mu);
+    std::lock_guard<StreamMutex> lk(p.mu);
     p.running++;  // may exceed the limit for a moment: nothing is stopped
 }
 
 bool pool_try_run(void (*run)(void *), void *arg) {
     Pool &p = pool();
     Task t{run, arg, Clock::now()};
-    std::lock_guard<std::mutex> lk(p.mu);
+    std::lock_guard<StreamMutex> lk(p.mu);
     if (p.running < p.limit && p.tasks.empty() && p.spinning == 0) return dispatch_locked(p, t);
     // At the thread limit: a thread now (which clears it) or a refusal.
     if (p.starved) return dispatch_locked(p, t);
