@@ -251,7 +251,7 @@ def lifecycle_rows(t, r):
           f"p50 {better(faster, 'faster', 'slower')} than superqt; p50 {text}",
           "p50 ≤ the best baseline", ok)
 
-    res = {i: r.run(i, "many") for i in IMPLS}
+    res = {i: r.run(i, "many", repeats=REPEATS) for i in IMPLS}
     ms = {i: get(res[i], "total_ms") for i in IMPLS}
     q = ms["qtworker-block"]
     text, ok = vs_best(q, ms["invoke"], ms["promise"])

@@ -215,7 +215,7 @@ def mode_start(n=300):
 def mode_many(n=1000):
     n = int(n)
     times = []
-    for _ in range(3):
+    for _ in range(7):  # as bench_main.cpp's mode_many
         st = {"fin": 0}
 
         def on_finished():
@@ -231,7 +231,7 @@ def mode_many(n=1000):
         pump_until(lambda: st["fin"] == n, 60000)
         times.append((now() - t0) / 1e6 if st["fin"] == n else 1e9)
         pump_for(20)
-    return {"total_ms": sorted(times)[1], "n": n}
+    return {"total_ms": sorted(times)[len(times) // 2], "n": n}
 
 
 def mode_control(workers=100, budget_s=60):
