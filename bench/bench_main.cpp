@@ -217,7 +217,7 @@ void mode_many(Impl &impl, const Args &a) {
 // returns (timed on the worker), quit -> finished. The worker does 20 us of
 // work per yield.
 void mode_control(Impl &impl, const Args &a) {
-    int workers = int(a.num("workers", 100)), cycles = 3;
+    int workers = int(a.num("workers", 300)), cycles = 3;
     std::vector<int64_t> pause_ns, resume_ns, quit_ns;
     warm_up(impl);
     for (int k = 0; k < workers; k++) {

@@ -234,7 +234,7 @@ def mode_many(n=1000):
     return {"total_ms": sorted(times)[len(times) // 2], "n": n}
 
 
-def mode_control(workers=100, budget_s=60):
+def mode_control(workers=300, budget_s=60):
     """Like qtw_bench's control mode. superqt now and then misses a pause or a
     resume (seen once in a whole run): each wait is capped at 2 s and counted
     in "missed", and the run stops after budget_s with what it has."""
