@@ -57,24 +57,30 @@ static void handle(worker *w, Entry &e, bool discard, Freed &freed) {
         deliver(w, e);
 }
 
+// Makes w->snapshot w's connections as of now (under w->mu); the one it
+// replaces goes to `old`, to die outside the lock (a last reference
+// destroys user_data). The snapshot is w->conns itself, frozen from now on.
+static void refresh_snapshot_locked(worker *w, std::shared_ptr<ConnectionSnapshot> &old) {
+    std::shared_ptr<ConnectionSnapshot> fresh = w->conns ? w->conns : no_connections();
+    w->conns_shared = true;
+    w->snapshot_version = w->conn_version.load();
+    old = std::move(w->snapshot);
+    w->snapshot = std::move(fresh);
+}
+
+static bool snapshot_stale(const worker *w) {
+    return w->conn_version.load() != w->snapshot_version || !w->snapshot;
+}
+
 // w's connections as of now, by type. A raw pointer, not a shared_ptr copy: two
 // atomic read-modify-writes per value were a fifth of the GUI's time at
-// 25 M values/s. Safe: only this function replaces w->snapshot, on this
-// thread, and a nested delivery of w cannot start (w->delivering). The
-// snapshot is w->conns itself (no copy, no sort), frozen from now on.
+// 25 M values/s. Safe: only this thread replaces w->snapshot, and a nested
+// delivery of w cannot start (w->delivering).
 static const ConnectionSnapshot *connections(worker *w) {
-    unsigned v = w->conn_version.load();
-    if (v != w->snapshot_version || !w->snapshot) {
-        std::shared_ptr<ConnectionSnapshot> fresh;
-        {
-            std::lock_guard<qtw::StreamMutex> lk(w->mu);
-            fresh = w->conns;
-            w->conns_shared = true;
-            v = w->conn_version.load();
-        }
-        if (!fresh) fresh = no_connections();
-        w->snapshot.swap(fresh);  // the old one dies outside the lock
-        w->snapshot_version = v;
+    if (snapshot_stale(w)) {  // a connect or disconnect during this turn
+        std::shared_ptr<ConnectionSnapshot> old;
+        std::lock_guard<qtw::StreamMutex> lk(w->mu);
+        refresh_snapshot_locked(w, old);
     }
     return w->snapshot.get();
 }
@@ -140,16 +146,24 @@ static void deliver_ring_value(worker *w, const RingSlot &s, bool discard) {
 // while the GUI delivers; capacity counts both.
 bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
     ChunkQueue<Entry> &batch = w->batch;  // home thread only, w->delivering guards it
-    {
-        std::lock_guard<qtw::StreamMutex> lk(w->mu);
-        if (w->delivering) {
-            // A callback re-entered the loop: delivering here would
-            // overtake its batch. The outer drain requeues w when done.
-            w->requeue_after_delivery = true;
-            return false;
-        }
-        w->delivering = true;
+    std::shared_ptr<ConnectionSnapshot> old_snapshot;  // dies unlocked (after lk)
+    // One critical section starts the turn (and, for a short worker, a
+    // second one ends it): a short worker's whole stream is delivered
+    // with two lock round trips on w->mu besides FINISHED's.
+    std::unique_lock<qtw::StreamMutex> lk(w->mu);
+    if (w->delivering) {
+        // A callback re-entered the loop: delivering here would
+        // overtake its batch. The outer drain requeues w when done.
+        w->requeue_after_delivery = true;
+        return false;
     }
+    w->delivering = true;
+    // The ring's entries are all older than the slow lane's (the worker
+    // adds none to the ring while the slow lane holds one): taking the
+    // slow lane now keeps the order.
+    if (batch.empty() && !w->stream.empty()) take_stream_locked(w, batch);
+    if (snapshot_stale(w)) refresh_snapshot_locked(w, old_snapshot);
+    lk.unlock();
     YieldRing *ring = w->ring.load(std::memory_order_acquire);
     Freed freed;
     size_t n = 0;
@@ -171,9 +185,10 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
             continue;
         }
         if (batch.empty()) {
-            std::lock_guard<qtw::StreamMutex> lk(w->mu);
-            if (w->stream.empty()) break;
+            lk.lock();
+            if (w->stream.empty()) break;  // w->mu stays held: the end of the turn
             take_stream_locked(w, batch);
+            lk.unlock();
             continue;  // an entry the ring got meanwhile goes first
         }
         Entry e = batch.pop_front();
@@ -186,10 +201,13 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
         handle(w, e, discard, freed);
         if (clock.tick()) break;
     }
-    flush_delivered(w);  // the values delivered in this turn, to the producer
+    if (has_staged_deliveries(w)) {
+        if (lk.owns_lock()) lk.unlock();  // a destroy function may run in there
+        flush_delivered(w);  // the values delivered in this turn, to the producer
+    }
     bool more;
     {
-        std::lock_guard<qtw::StreamMutex> lk(w->mu);
+        if (!lk.owns_lock()) lk.lock();
         w->delivering = false;
         w->data_entries -= freed.entries;
         w->data_bytes -= freed.bytes;
@@ -228,6 +246,7 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
             more = more || w->scheduled.load();
         }
         if (freed.finished) w->finished_delivered = true;
+        lk.unlock();
     }
     // Emptied chunks of a large backlog are freed on a pool thread: the
     // free() that ends a backlog can hand the heap back to the kernel

@@ -135,9 +135,14 @@ void release_delivered(worker *w, worker_event_type type, void *value, worker_de
     if (r.nstaged == Recycler::kSlots) flush_delivered(w);
 }
 
-void flush_delivered(worker *w) {
+bool has_staged_deliveries(const worker *w) {
     Recycler *rp = w->recycler.load(std::memory_order_acquire);
-    if (!rp || rp->nstaged == 0) return;
+    return rp && rp->nstaged > 0;
+}
+
+void flush_delivered(worker *w) {
+    if (!has_staged_deliveries(w)) return;
+    Recycler *rp = w->recycler.load(std::memory_order_acquire);
     Recycler &r = *rp;
     int n = r.nstaged;
     r.nstaged = 0;

@@ -354,6 +354,7 @@ ConnectionSnapshot &writable_conns_locked(worker *w);
 // destroys e's payload, or keeps it for the producer to destroy.
 void release_delivered(worker *w, worker_event_type type, void *value, worker_destroy_fn destroy);
 void flush_delivered(worker *w);  // the home thread: hands over what it staged
+bool has_staged_deliveries(const worker *w);  // the home thread: anything to flush
 void make_recycler(worker *w);  // the producer, before its first yield with a destroy
 void free_recycler(worker *w);  // ~worker: destroys what it still holds
 void recycle_one(worker *w);    // the producer, after each yield
