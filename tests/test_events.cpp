@@ -4,6 +4,7 @@
 
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace th;
 
@@ -335,6 +336,60 @@ TEST(Connect, DisconnectInsideCallbackStopsFurtherCalls) {
     EXPECT_EQ(j.rec->count(WORKER_EV_YIELDED), 10);  // other connections unaffected
     j.close();
     EXPECT_EQ(s.destroyed, 1);  // not again when the worker is freed
+    expect_payloads_freed();
+}
+
+// The connection list a delivery iterates is the one the home thread holds:
+// a connect or disconnect from inside a callback must change later
+// deliveries only (a copy), never the list being walked (in place, that
+// insert moved the vector under the loop: ASan, or calls out of order).
+namespace {
+struct Chain {
+    worker *w = nullptr;
+    std::vector<std::string> calls;
+    long b_id = 0;
+    std::vector<long> added;
+};
+void chain_record(worker_event *ev, void *ud, const char *who) {
+    static_cast<Chain *>(ud)->calls.push_back(who + std::to_string(int(intptr_t(ev->value))));
+}
+void chain_c(worker_event *ev, void *ud) { chain_record(ev, ud, "C"); }
+void chain_d(worker_event *ev, void *ud) { chain_record(ev, ud, "D"); }
+void chain_b(worker_event *ev, void *ud) { chain_record(ev, ud, "B"); }
+void chain_a(worker_event *ev, void *ud) {
+    auto *c = static_cast<Chain *>(ud);
+    chain_record(ev, ud, "A");
+    if (intptr_t(ev->value) != 1) return;
+    EXPECT_EQ(worker_disconnect(ev->source, c->b_id), WORKER_OK);
+    // Many, so the vector must grow: in place it would move under the loop.
+    for (int i = 0; i < 8; i++)
+        c->added.push_back(worker_connect(ev->source, WORKER_EV_YIELDED, i ? chain_d : chain_c, c, nullptr));
+}
+}  // namespace
+
+TEST(Connect, ConnectAndDisconnectInsideACallbackChangeLaterDeliveriesOnly) {
+    reset_payloads();
+    Job j([](worker_ctx *ctx) {
+        for (intptr_t i = 1; i <= 3; i++) worker_yield(ctx, (void *)i, nullptr, nullptr, nullptr);
+    }, nullptr, /*record=*/false);  // the values are plain integers
+    Chain c;
+    ASSERT_GT(worker_connect(j.w, WORKER_EV_YIELDED, chain_a, &c, nullptr), 0);
+    ASSERT_GT(worker_connect(j.w, WORKER_EV_STARTED, chain_c, &c, nullptr), 0);  // another type between
+    c.b_id = worker_connect(j.w, WORKER_EV_YIELDED, chain_b, &c, nullptr);
+    ASSERT_GT(c.b_id, 0);
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(j.wait_done());
+    for (long id : c.added) EXPECT_GT(id, 0);
+    // Value 1: A only (B disconnected before its turn, C..D not yet in the
+    // list being walked); values 2 and 3: A, then C and the Ds in order.
+    std::vector<std::string> want = {"C0", "A1"};
+    for (int v = 2; v <= 3; v++) {
+        want.push_back("A" + std::to_string(v));
+        want.push_back("C" + std::to_string(v));
+        for (int i = 1; i < 8; i++) want.push_back("D" + std::to_string(v));
+    }
+    EXPECT_EQ(c.calls, want);
+    j.close();
     expect_payloads_freed();
 }
 
