@@ -12,8 +12,9 @@ namespace qtw {
 
 class PtrSet {
 public:
+    // A garbage pointer equal to a marker (a handle of 0 or 1) is in no set.
     bool contains(const void *p) const {
-        if (slots_.empty()) return false;
+        if (slots_.empty() || is_marker(p)) return false;
         for (size_t i = home(p);; i = (i + 1) & mask()) {
             if (slots_[i] == key(p)) return true;
             if (slots_[i] == kEmpty) return false;
@@ -21,7 +22,9 @@ public:
     }
 
     // May throw std::bad_alloc (the table grows): then p is not in the set.
+    // p is a real object's address: never 0 or 1 (the markers).
     void insert(const void *p) {
+        if (is_marker(p)) return;
         if ((used_ + 1) * 2 > slots_.size()) rehash();
         size_t free_slot = SIZE_MAX;  // the chain's first tombstone, reused
         size_t i = home(p);
@@ -38,7 +41,7 @@ public:
     }
 
     void erase(const void *p) {
-        if (slots_.empty()) return;
+        if (slots_.empty() || is_marker(p)) return;
         for (size_t i = home(p);; i = (i + 1) & mask()) {
             if (slots_[i] == kEmpty) return;
             if (slots_[i] == key(p)) {
@@ -60,6 +63,7 @@ public:
 private:
     static constexpr uintptr_t kEmpty = 0, kGone = 1;  // never a worker's address
     static uintptr_t key(const void *p) { return reinterpret_cast<uintptr_t>(p); }
+    static bool is_marker(const void *p) { return key(p) == kEmpty || key(p) == kGone; }
     size_t mask() const { return slots_.size() - 1; }
     size_t home(const void *p) const {
         // Fibonacci hashing: malloc'd addresses differ in their middle bits.

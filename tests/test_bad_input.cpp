@@ -395,6 +395,23 @@ TEST(BadInput, OwnerCallsAfterTheFunctionReturned) {
 
 // The registry rejects a freed handle. No other worker is created between
 // the free and the calls, so the address cannot belong to a new worker.
+// Small integers as handles (a cast int, a flag): never an object, so never
+// dereferenced. 0x1 once matched the registry's erased-slot marker.
+TEST(BadInput, SmallIntegerHandlesAreRejected) {
+    // Registered and unregistered workers first, so the registry holds
+    // erased slots for a garbage handle to collide with.
+    for (int i = 0; i < 64; i++) worker_unref(worker_create(nothing, nullptr, nullptr, nullptr));
+    for (uintptr_t v : {uintptr_t(1), uintptr_t(2), uintptr_t(8), uintptr_t(16)}) {
+        auto *w = reinterpret_cast<worker *>(v);
+        EXPECT_EQ(worker_start(w), WORKER_EINVAL) << v;
+        EXPECT_EQ(worker_quit(w), WORKER_EINVAL) << v;
+        EXPECT_EQ(worker_pause(w), WORKER_EINVAL) << v;
+        expect_connect_rejected(w, WORKER_EINVAL);
+        EXPECT_EQ(worker_ref(w), nullptr) << v;
+        worker_unref(w);  // ignored
+    }
+}
+
 TEST(BadInput, StaleHandleIsRejected) {
     reset_payloads();
     worker *w = worker_create(nothing, payload(1), payload_free, nullptr);

@@ -34,6 +34,21 @@ TEST(PtrSet, InsertEraseAndContains) {
     EXPECT_EQ(s.size(), 0u);
 }
 
+TEST(PtrSet, TheMarkerValuesAreNeverMembers) {
+    // 0 and 1 mark empty and erased slots: a garbage handle equal to one of
+    // them must not match a marker (the API fuzzer's handle 0x1 did, and the
+    // registry then dereferenced it).
+    qtw::PtrSet s;
+    for (uintptr_t i = 0; i < 40; i++) s.insert(ptr(i));
+    for (uintptr_t i = 0; i < 40; i += 3) s.erase(ptr(i));  // tombstones present
+    EXPECT_FALSE(s.contains(nullptr));
+    EXPECT_FALSE(s.contains(reinterpret_cast<const void *>(1)));
+    s.insert(reinterpret_cast<const void *>(1));  // refused: not an object's address
+    s.erase(reinterpret_cast<const void *>(1));
+    EXPECT_FALSE(s.contains(reinterpret_cast<const void *>(1)));
+    for (uintptr_t i = 0; i < 40; i++) EXPECT_EQ(s.contains(ptr(i)), i % 3 != 0) << i;
+}
+
 TEST(PtrSet, ProbesGoPastTombstones) {
     qtw::PtrSet s;
     // Many entries: some share a probe chain; erasing one in the middle of a
