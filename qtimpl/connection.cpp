@@ -74,6 +74,7 @@ ConnectionSnapshot &writable_conns_locked(worker *w) {
     if (!w->conns) {
         w->conns = std::make_shared<ConnectionSnapshot>();
         w->conns->conns.reserve(4);  // a typical plugin's: no regrowth
+        w->conns_shared = false;  // the home thread held the shared empty list, not this one
     } else if (w->conns_shared) {
         w->conns = std::make_shared<ConnectionSnapshot>(*w->conns);
         w->conns_shared = false;
