@@ -96,8 +96,7 @@ static size_t ring_slots(const worker *w) {
 
 bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk) {
     if (e.type != WORKER_EV_YIELDED || w->policy == WORKER_LATEST || w->pipe_out ||
-        w->helper_process || w->progress_total > 0 || e.size >= YieldRing::kMaxSize ||
-        oversized(w, e.size) || current_ctx() != &w->ctx)
+        w->helper_process || w->progress_total > 0 || e.size != 0 || current_ctx() != &w->ctx)
         return false;
     // Entries of the slow lane go first; pause and quit are the slow lane's.
     if (w->slow_pending.load(std::memory_order_acquire) ||
@@ -117,11 +116,9 @@ bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk) {
     if (w->policy == WORKER_BLOCK && r->producer_entries(false) >= w->capacity &&
         r->producer_entries(true) >= w->capacity)
         return false;  // at capacity: the slow lane waits for room
-    if (exceeds_budget(r->producer_bytes(), e.size, w->capacity_bytes)) return false;
-    if (!r->try_push(RingSlot{e.value, e.destroy, e.size})) return false;
+    if (!r->try_push(RingSlot{e.value, e.destroy})) return false;
     e.value = nullptr;
     e.destroy = nullptr;
-    e.size = 0;
     // Dekker with the dispatcher going idle (it clears `scheduled`, passes
     // heavy_fence, then looks at the ring): one of the two sees the
     // other, and exactly one of them wins the exchange and schedules w.

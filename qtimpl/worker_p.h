@@ -426,8 +426,7 @@ inline size_t pending_entries_locked(const worker *w) {
     return w->data_entries + (r ? r->entries() : 0);
 }
 inline ByteCount pending_bytes_locked(const worker *w) {
-    YieldRing *r = w->ring.load(std::memory_order_acquire);
-    return w->data_bytes + (r ? r->bytes() : 0);
+    return w->data_bytes;  // sized values never take the ring
 }
 inline bool over_budget_locked(const worker *w, size_t size) {
     return exceeds_budget(pending_bytes_locked(w), size, w->capacity_bytes);

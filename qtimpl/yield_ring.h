@@ -6,8 +6,8 @@
 //
 // Head and tail live on cache lines of their own; each side caches the
 // other's index and reloads it only when the cached one says full / empty.
-// The consumer reads a batch, then publishes its head (and the bytes it
-// consumed) with one release store, and never writes a slot: a slot's line
+// The consumer reads a batch, then publishes its head with one release
+// store, and never writes a slot: a slot's line
 // is written by the producer only.
 #pragma once
 
@@ -20,18 +20,17 @@
 
 namespace qtw {
 
+// 16 bytes, four to a cache line: the slow host regime is bound by the
+// transfers of slot lines between the two CPUs. A value with a size
+// (worker_yield_sized: counted by worker_backlog and the byte budget)
+// takes the slow lane, so the ring counts no bytes.
 struct RingSlot {
     void *value;
     worker_destroy_fn destroy;
-    size_t size;  // bytes counted against capacity_bytes
 };
 
 class YieldRing {
 public:
-    // Sizes above this take the slow lane, whose byte sum cannot wrap: the
-    // ring's 64-bit sums stay exact for (slots x 2^40) bytes pending.
-    static constexpr size_t kMaxSize = size_t(1) << 40;
-
     // slots: a power of two. Null without memory (the slow lane serves).
     static YieldRing *create(size_t slots) noexcept {
         void *mem = ::operator new(sizeof(YieldRing) + slots * sizeof(RingSlot),
@@ -55,9 +54,6 @@ public:
     size_t entries() const {
         return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire);
     }
-    uint64_t bytes() const {
-        return bytes_in_.load(std::memory_order_acquire) - bytes_out_.load(std::memory_order_acquire);
-    }
 
     // --- producer
     // Entries pending as the producer sees them: exact when `fresh`, else
@@ -67,9 +63,6 @@ public:
         if (fresh) head_cache_ = head_.load(std::memory_order_acquire);
         return t - head_cache_;
     }
-    uint64_t producer_bytes() const {
-        return bytes_in_.load(std::memory_order_relaxed) - bytes_out_.load(std::memory_order_acquire);
-    }
     bool try_push(const RingSlot &s) {
         size_t t = tail_.load(std::memory_order_relaxed);
         if (t - head_cache_ > mask_) {
@@ -77,8 +70,7 @@ public:
             if (t - head_cache_ > mask_) return false;  // full
         }
         slot(t) = s;
-        bytes_in_.store(bytes_in_.load(std::memory_order_relaxed) + s.size, std::memory_order_relaxed);
-        tail_.store(t + 1, std::memory_order_release);  // publishes the slot and its bytes
+        tail_.store(t + 1, std::memory_order_release);  // publishes the slot
         return true;
     }
 
@@ -92,12 +84,10 @@ public:
     RingSlot pop() {
         RingSlot s = slot(next_);
         next_++;
-        consumed_bytes_ += s.size;
         return s;
     }
     // Hands the popped slots back to the producer: one store per batch.
     void publish() {
-        bytes_out_.store(consumed_bytes_, std::memory_order_release);
         head_.store(next_, std::memory_order_release);
     }
 
@@ -108,16 +98,13 @@ private:
 
     // Written by the producer, read by the consumer.
     alignas(64) std::atomic<size_t> tail_{0};
-    std::atomic<uint64_t> bytes_in_{0};
     size_t head_cache_ = 0;  // producer only
     // Written by the consumer once per batch, read by the producer.
     alignas(64) std::atomic<size_t> head_{0};
-    std::atomic<uint64_t> bytes_out_{0};
     // Consumer only, written per value: a line of their own (beside head_,
     // the producer's reloads of head_ at capacity stalled every pop).
     alignas(64) size_t next_ = 0;
     size_t tail_cache_ = 0;
-    uint64_t consumed_bytes_ = 0;
     alignas(64) const size_t mask_;
     // The slots follow the object (its size is a multiple of 64 bytes).
 };

@@ -68,7 +68,10 @@ std::vector<std::string> mixed_body(worker_ctx *ctx, int n) {
             worker_emit(ctx, "c", as_value(i), nullptr);
             want.push_back("c" + std::to_string(i));
         }
-        if (worker_yield(ctx, as_value(i), nullptr, nullptr, nullptr) != WORKER_OK) break;
+        // A sized value takes the slow lane (the ring counts no bytes).
+        int rc = r == 4 ? worker_yield_sized(ctx, as_value(i), 64, nullptr, nullptr, nullptr)
+                        : worker_yield(ctx, as_value(i), nullptr, nullptr, nullptr);
+        if (rc != WORKER_OK) break;
         want.push_back("y" + std::to_string(i));
         if (r == 3) nap(0);  // now and then the GUI catches up: the lanes drain
     }
@@ -147,9 +150,9 @@ TEST(FastLane, BlockStopsAtExactlyItsCapacityInTheRing) {
     EXPECT_EQ(seen.items.size(), 300u);
 }
 
-// Sized yields through the ring count against capacity_bytes: with a
-// 1000-byte budget, 100-byte values stop at 10 pending.
-TEST(FastLane, TheByteBudgetCountsRingEntries) {
+// Sized yields count against capacity_bytes (they take the slow lane):
+// with a 1000-byte budget, 100-byte values stop at 10 pending.
+TEST(FastLane, TheByteBudgetCountsSizedValues) {
     std::atomic<int> yielded{0};
     worker_options o = policy_options(WORKER_BLOCK, 0);
     o.capacity_bytes = 1000;

@@ -1,5 +1,5 @@
 // The fast lane's ring (qtimpl/yield_ring.h) on its own: full and empty
-// edges, wrap-around over many laps, the byte counts, the consumer's batch
+// edges, wrap-around over many laps, the consumer's batch
 // publication, and one producer / one consumer on two threads (the
 // sanitizers check the hand-over of every slot).
 #include "../qtimpl/yield_ring.h"
@@ -17,9 +17,7 @@ struct RingDeleter {
 };
 using Ring = std::unique_ptr<qtw::YieldRing, RingDeleter>;
 
-qtw::RingSlot slot(uintptr_t v, size_t size = 0) {
-    return qtw::RingSlot{reinterpret_cast<void *>(v), nullptr, size};
-}
+qtw::RingSlot slot(uintptr_t v) { return qtw::RingSlot{reinterpret_cast<void *>(v), nullptr}; }
 uintptr_t value_of(const qtw::RingSlot &s) { return reinterpret_cast<uintptr_t>(s.value); }
 
 TEST(YieldRing, FullAtItsSlotCountAndEmptyAfterwards) {
@@ -60,30 +58,13 @@ TEST(YieldRing, KeepsOrderOverManyLapsInUnevenBatches) {
     EXPECT_GT(pushed, 16u * 1000) << "the indices wrapped the slots many times";
 }
 
-TEST(YieldRing, CountsTheBytesPendingUntilPublished) {
-    Ring r(qtw::YieldRing::create(16));
-    ASSERT_TRUE(r);
-    for (size_t i = 1; i <= 4; i++) ASSERT_TRUE(r->try_push(slot(i, 100 * i)));
-    EXPECT_EQ(r->bytes(), 1000u);
-    EXPECT_EQ(r->producer_bytes(), 1000u);
-    r->pop();
-    r->pop();
-    EXPECT_EQ(r->bytes(), 1000u) << "not published yet";
-    r->publish();
-    EXPECT_EQ(r->bytes(), 700u);
-    EXPECT_EQ(r->producer_entries(true), 2u);
-    // A size as large as the ring accepts, pending at once in every slot.
-    for (size_t i = 0; i < 14; i++) ASSERT_TRUE(r->try_push(slot(i, qtw::YieldRing::kMaxSize - 1)));
-    EXPECT_EQ(r->bytes(), 700u + 14 * (qtw::YieldRing::kMaxSize - 1));
-}
-
 TEST(YieldRing, OneProducerOneConsumerOnTwoThreads) {
     Ring r(qtw::YieldRing::create(64));
     ASSERT_TRUE(r);
     constexpr uintptr_t kValues = 2000000;
     std::thread producer([&] {
         for (uintptr_t i = 1; i <= kValues; i++)
-            while (!r->try_push(slot(i, 1))) std::this_thread::yield();
+            while (!r->try_push(slot(i))) std::this_thread::yield();
     });
     uintptr_t next = 1;
     bool in_order = true;
@@ -99,7 +80,6 @@ TEST(YieldRing, OneProducerOneConsumerOnTwoThreads) {
     producer.join();
     EXPECT_TRUE(in_order);
     EXPECT_EQ(r->entries(), 0u);
-    EXPECT_EQ(r->bytes(), 0u);
 }
 
 }  // namespace
