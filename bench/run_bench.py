@@ -50,11 +50,24 @@ class Runner:
     def run(self, impl, mode, timeout=150, repeats=1, **args):
         """One measurement; with repeats, the median of each figure over the runs
         (tail figures such as p99 jump when the shared machine deschedules us)."""
-        runs = []
-        for _ in range(repeats):
-            runs.append(self.run_once(impl, mode, timeout, **args))
-            if "timed out" in runs[-1].get("error", ""):
-                break  # it hangs (superqt's control row): once is enough
+        return self.run_set([impl], mode, timeout, repeats, **args)[impl]
+
+    def run_set(self, impls, mode, timeout=150, repeats=1, only_once=(), **args):
+        """The same measurement of several implementations, interleaved: round
+        k runs each of them once, so a change of the host's speed during the
+        row (this VM's comes and goes within minutes) hits all of them alike
+        and the ratios between the medians stay fair. `only_once`: run once."""
+        runs = {i: [] for i in impls}
+        for k in range(repeats):
+            for i in impls:
+                if k and (i in only_once or any("timed out" in x.get("error", "") for x in runs[i])):
+                    continue  # it hangs (superqt's control row): once is enough
+                runs[i].append(self.run_once(i, mode, timeout, **args))
+        return {i: self.median(runs[i]) for i in impls}
+
+    @staticmethod
+    def median(runs):
+        repeats = len(runs)
         errors = [x for x in runs if "error" in x]
         if errors or repeats == 1:
             return errors[0] if errors else runs[0]
@@ -189,7 +202,7 @@ def throughput_rows(t, r):
             ("payload 8 B malloc'd buffer (freed after delivery), 1 worker", {"bytes": 8}, False),
             ("payload 1 MiB malloc'd frame (freed after delivery), 1 worker",
              {"bytes": 1 << 20}, False)]:
-        res = {i: r.run(i, "throughput", **args) for i in IMPLS}
+        res = r.run_set(IMPLS, "throughput", repeats=REPEATS if targeted else 1, **args)
         rates = {i: get(res[i], "rate") for i in IMPLS}
         q = rates["qtworker-block"]
         x_inv, x_sq = ratio(q, rates["invoke"]), ratio(q, rates["superqt"])
@@ -214,7 +227,7 @@ def pair(res, prefix, keys=("p50", "p99")):
 
 
 def latency_rows(t, r):
-    res = {i: r.run(i, "latency", repeats=REPEATS) for i in IMPLS}
+    res = r.run_set(IMPLS, "latency", repeats=REPEATS)
     q, inv = res["qtworker-block"], res["invoke"]
     x50 = ratio(get(q, "lat_p50_us"), get(inv, "lat_p50_us"))
     x99 = ratio(get(q, "lat_p99_us"), get(inv, "lat_p99_us"))
@@ -231,7 +244,7 @@ def roundtrip_rows(t, r):
     """worker_call_home vs a BlockingQueuedConnection invokeMethod (the only
     baselines with an awaited call to the GUI thread)."""
     impls = ["qtworker-block", "invoke"]
-    res = {i: r.run(i, "roundtrip", repeats=REPEATS) for i in impls}
+    res = r.run_set(impls, "roundtrip", repeats=REPEATS)
     q, inv = res["qtworker-block"], res["invoke"]
     x50 = ratio(get(q, "rt_p50_us"), get(inv, "rt_p50_us"))
     x99 = ratio(get(q, "rt_p99_us"), get(inv, "rt_p99_us"))
@@ -243,7 +256,7 @@ def roundtrip_rows(t, r):
 
 
 def lifecycle_rows(t, r):
-    res = {i: r.run(i, "start", repeats=REPEATS) for i in IMPLS}
+    res = r.run_set(IMPLS, "start", repeats=REPEATS)
     q50, sq50 = get(res["qtworker-block"], "start_p50_us"), get(res["superqt"], "start_p50_us")
     faster = ratio(sq50, q50)
     text, ok = vs_best(q50, get(res["invoke"], "start_p50_us"), get(res["promise"], "start_p50_us"))
@@ -251,7 +264,7 @@ def lifecycle_rows(t, r):
           f"p50 {better(faster, 'faster', 'slower')} than superqt; p50 {text}",
           "p50 ≤ the best baseline", ok)
 
-    res = {i: r.run(i, "many", repeats=REPEATS) for i in IMPLS}
+    res = r.run_set(IMPLS, "many", repeats=REPEATS)
     ms = {i: get(res[i], "total_ms") for i in IMPLS}
     q = ms["qtworker-block"]
     text, ok = vs_best(q, ms["invoke"], ms["promise"])
@@ -261,7 +274,7 @@ def lifecycle_rows(t, r):
           f"{better(ratio(ms['superqt'], q), 'faster', 'slower')} than superqt; {text}",
           "≤ the best baseline", ok)
 
-    res = {i: r.run(i, "control", repeats=REPEATS) for i in IMPLS}
+    res = r.run_set(IMPLS, "control", repeats=REPEATS)
     for prefix, label in [("pause", "pause → `paused`, p50 / p99"),
                           ("resume", "resume → worker running again, p50 / p99"),
                           ("quit", "quit → `finished`, p50 / p99")]:
