@@ -51,7 +51,7 @@ public:
     std::atomic<int> awaiting{0};
     int wake_fd = -1;
     // The CPU the home thread last went back to its loop on: a producer
-    // that wakes it from there hands the CPU over (see hand_off_cpu).
+    // that wakes it from there hands the CPU over (see run_deferred_schedule).
     std::atomic<int> home_cpu{-1};
 
     Dispatcher() {

@@ -13,7 +13,6 @@ namespace {
 // The worker whose wake-up this thread owes (see append_locked). Nobody
 // else drains or frees it before: it is scheduled but in no ready list.
 thread_local worker *owed_schedule = nullptr;
-thread_local bool owes_cpu = false;  // see hand_off_cpu
 thread_local std::chrono::steady_clock::time_point last_wake;
 
 // Only a sparse producer hands off: a flood wakes the home thread each time
@@ -34,17 +33,12 @@ void defer_schedule_locked(worker *w) {
     owed_schedule = w;
 }
 
-void run_deferred_schedule() {
+void run_deferred_schedule(bool hand_off) {
     worker *w = owed_schedule;
     if (!w) return;
     owed_schedule = nullptr;
-    if (sparse_wake(dispatcher_schedule(w->dispatcher, w))) owes_cpu = true;  // w may be freed
-}
-
-void hand_off_cpu() {
-    if (!owes_cpu) return;
-    owes_cpu = false;
-    sched_yield();
+    bool here = dispatcher_schedule(w->dispatcher, w);  // w may be freed now
+    if (sparse_wake(here) && hand_off) sched_yield();
 }
 
 void Entry::release() {
@@ -127,7 +121,7 @@ bool ring_yield(worker *w, Entry &e, std::unique_lock<qtw::StreamMutex> *lk) {
         if (lk)
             defer_schedule_locked(w);
         else if (sparse_wake(dispatcher_schedule(w->dispatcher, w)))
-            sched_yield();  // no lock held: the home thread's turn (see hand_off_cpu)
+            sched_yield();  // no lock held: the home thread's turn (see ScheduleAfterUnlock)
     }
     return true;
 }

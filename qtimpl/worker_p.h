@@ -394,16 +394,21 @@ void free_ring(worker *w);
 // before the lock (destroyed after it), or call run_deferred_schedule()
 // before waiting with the lock held.
 void defer_schedule_locked(worker *w);
-void run_deferred_schedule();
-// On a worker thread holding no lock: gives the CPU to a home thread this
-// thread just woke on it (sched_yield), instead of running on until the
-// scheduler preempts (7 µs and more on this VM) or the worker blocks.
-void hand_off_cpu();
+// hand_off, on a worker thread holding no lock: a sparse producer that
+// woke a home thread sleeping on this CPU gives it the CPU (sched_yield)
+// instead of running on until the scheduler preempts (7 µs and more on
+// this VM) or the worker blocks.
+void run_deferred_schedule(bool hand_off = false);
 struct ScheduleAfterUnlock {
+    enum HandOff { kHandOff };
     ScheduleAfterUnlock() = default;
+    explicit ScheduleAfterUnlock(HandOff) : hand_off_(true) {}
     ScheduleAfterUnlock(const ScheduleAfterUnlock &) = delete;
     ScheduleAfterUnlock &operator=(const ScheduleAfterUnlock &) = delete;
-    ~ScheduleAfterUnlock() { run_deferred_schedule(); }
+    ~ScheduleAfterUnlock() { run_deferred_schedule(hand_off_); }
+
+private:
+    bool hand_off_ = false;
 };
 // The same, returning with lk unlocked; the wakeup is posted after unlocking.
 void push_control_then_unlock(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &&e);
@@ -513,7 +518,7 @@ Dispatcher *dispatcher_for(worker *w);
 bool dispatcher_is_current_thread(const Dispatcher *d);
 QObject *dispatcher_object(Dispatcher *d);  // lives on its home thread
 // Wakes d's thread for w; true when that thread sleeps on this CPU (the
-// caller then owes it the CPU: hand_off_cpu).
+// caller may then hand it the CPU: run_deferred_schedule).
 bool dispatcher_schedule(Dispatcher *d, worker *w);
 // While the home thread waits (worker_await), no producer homed there waits
 // for room: everything the awaited worker waits on (itself, a serial group's

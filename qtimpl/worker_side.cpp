@@ -241,7 +241,7 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
     worker *source_to_wake = nullptr;
     {
         // One critical section per yield: push, progress, pause, receive.
-        qtw::ScheduleAfterUnlock wake;
+        qtw::ScheduleAfterUnlock wake(qtw::ScheduleAfterUnlock::kHandOff);
         std::unique_lock<qtw::StreamMutex> lk(w->mu);
         try {
             rc = w->pipe_out ? qtw::pipe_push_locked(w, lk, e, &stale)
@@ -274,7 +274,6 @@ static int yield_value(worker_ctx *ctx, void *value, size_t size, worker_destroy
     stale.release();
     stale_progress.release();
     qtw::recycle_one(w);  // a delivered frame, just before the next malloc
-    qtw::hand_off_cpu();
     return rc;
 }
 
