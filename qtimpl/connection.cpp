@@ -88,6 +88,12 @@ void ConnectionSnapshot::add(std::shared_ptr<Connection> c) {
     for (int t = conns[at]->type + 1; t <= kTypes; t++) begin[t]++;
 }
 
+bool ConnectionSnapshot::has(long id) const {
+    for (const auto &c : conns)
+        if (c->id == id) return true;
+    return false;
+}
+
 std::shared_ptr<Connection> ConnectionSnapshot::remove(long id) {
     for (size_t i = 0; i < conns.size(); i++) {
         if (conns[i]->id != id) continue;

@@ -260,10 +260,8 @@ int worker_disconnect(worker *w, long id) {
     std::shared_ptr<qtw::Connection> gone;  // user_data destroyed outside the lock
     try {
         std::lock_guard<qtw::StreamMutex> lk(h->mu);
-        bool known = false;
-        if (h->conns)
-            for (const auto &c : h->conns->conns) known = known || c->id == id;
-        if (known) {
+        // Looked up first: an unknown id must not copy a shared list.
+        if (h->conns && h->conns->has(id)) {
             gone = qtw::writable_conns_locked(h.get()).remove(id);  // may throw: still connected
             h->conn_version.fetch_add(1);
         }

@@ -181,6 +181,7 @@ struct ConnectionSnapshot {
 
     void add(std::shared_ptr<Connection> c);      // may throw bad_alloc: then unchanged
     std::shared_ptr<Connection> remove(long id);  // null if there is none
+    bool has(long id) const;
 };
 
 // Ending: the function has returned, leftovers are being destroyed.
