@@ -98,6 +98,20 @@ struct Track {
 // (those are never dropped), and a call returns OK exactly when fn ran.
 void call_home_one(worker_ctx *ctx, Track *t, int i);
 
+// Serial groups: starts are numbered under mu, bodies check the order.
+struct Group {
+    std::mutex mu;
+    long next_seq = 0, last_run = -1;
+    std::atomic<int> running{0};
+};
+Group &group(int k);  // 0 <= k < kGroups
+// The bytes yield i of a worker with a budget claims (some larger than it).
+size_t frame_size(const Track *t, int i);
+
+// The worker function of every stress worker (stress_body.cpp); arg is
+// the Payload of its Track.
+void body(worker_ctx *ctx, void *arg);
+
 // Aborts the process after `seconds` (a hang), printing what say() prints.
 class Watchdog {
 public:
