@@ -224,8 +224,8 @@ typedef void (*worker_callback)(worker_event *ev, void *user_data);
 QTWORKER_API void *worker_event_take(worker_event *ev);
 
 /** Call cb(ev, user_data) on the home thread for every event of `type`
-    (WORKER_EV_CUSTOM: every custom event). Returns a connection id > 0, or a
-    negative status (EINVAL: NULL/unknown worker, NULL cb, type out of range;
+    (WORKER_EV_CUSTOM: every custom event). Returns a connection id > 0 (unique
+    in the process: no other connection has it), or a negative status (EINVAL: NULL/unknown worker, NULL cb, type out of range;
     ESTATE: FINISHED is being or has been delivered). user_data_destroy(user_data)
     runs once, after disconnect or when the worker is freed — or at once on
     failure. Connecting never starts the worker. Callable from any thread. */

@@ -64,10 +64,12 @@ long add_connection(worker *w, worker_event_type type, const char *custom_name,
         if (custom_name) c->custom_name = custom_name;
         std::lock_guard<qtw::StreamMutex> lk(h->mu);
         if (h->finished_delivered || h->scope_closed) return WORKER_ESTATE;
-        long id = h->next_conn_id;
+        // Unique in the process, not per worker: an id of another worker
+        // is unknown to this one (EINVAL), never one of its own.
+        static std::atomic<long> next_id{1};
+        long id = next_id.fetch_add(1, std::memory_order_relaxed);
         c->id = id;
         qtw::writable_conns_locked(h.get()).add(std::move(c));  // a throw destroys c (and user_data) once
-        h->next_conn_id++;
         h->conn_version.fetch_add(1);
         return id;
     });

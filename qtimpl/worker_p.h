@@ -297,7 +297,6 @@ struct WorkerLocked {
     // (conns_shared) it is never changed again: a change copies it.
     std::shared_ptr<ConnectionSnapshot> conns;
     bool conns_shared = false;
-    long next_conn_id = 1;
     bool finished_delivered = false;
     bool scope_closed = false;      // refuses start and connect
     bool delivering = false;        // a batch is being delivered

@@ -277,6 +277,28 @@ TEST(BadInput, DisconnectUnknownId) {
     EXPECT_EQ(payloads_alive(), 0);
 }
 
+// Connection ids are unique in the process: an id of one worker passed
+// with another (a plugin mixing up its handles) is unknown there, instead
+// of removing that worker's connection with the same number.
+TEST(BadInput, AnotherWorkersConnectionIdIsUnknown) {
+    reset_payloads();
+    worker *a = worker_create(nothing, nullptr, nullptr, nullptr);
+    worker *b = worker_create(nothing, nullptr, nullptr, nullptr);
+    long ida = worker_connect(a, WORKER_EV_FINISHED, noop_cb, payload(0), payload_free);
+    long idb = worker_connect(b, WORKER_EV_FINISHED, noop_cb, payload(1), payload_free);
+    ASSERT_GT(ida, 0);
+    ASSERT_GT(idb, 0);
+    EXPECT_NE(ida, idb);
+    EXPECT_EQ(worker_disconnect(a, idb), WORKER_EINVAL);
+    EXPECT_EQ(worker_disconnect(b, ida), WORKER_EINVAL);
+    EXPECT_EQ(payloads_alive(), 2) << "both connections untouched";
+    EXPECT_EQ(worker_disconnect(b, idb), WORKER_OK);
+    EXPECT_EQ(worker_disconnect(a, ida), WORKER_OK);
+    EXPECT_EQ(payloads_alive(), 0);
+    worker_unref(a);
+    worker_unref(b);
+}
+
 // ---------------------------------------------------- worker-side misuse
 
 // A running worker's ctx used from the GUI thread, a plain thread and another
