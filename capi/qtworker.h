@@ -110,7 +110,9 @@ QTWORKER_API int worker_last_error(void);
 /* ------------------------------------------------------------------ options */
 
 /** What a worker does when its GUI side falls behind:
-    BLOCK  — at `capacity` undelivered entries the producer waits (default);
+    BLOCK  — at `capacity` undelivered entries the producer waits (default)
+             until half of them are delivered (one wake-up per half, not per
+             value), also while the GUI is still in a later callback;
     QUEUE  — lossless and unbounded (opt-in: memory grows with the backlog);
     LATEST — keep only the newest undelivered yield (and progress); older ones
              are destroyed and counted (worker_dropped). Warnings, errors and

@@ -138,6 +138,49 @@ static void deliver_ring_value(worker *w, const RingSlot &s, bool discard) {
     release_delivered(w, WORKER_EV_YIELDED, s.value, box.taken ? nullptr : s.destroy);
 }
 
+// Room is handed back to a waiting producer during a turn, not only at
+// its end: the entries delivered so far stop counting before the next
+// callback runs, so a slow callback later in the turn does not hold room
+// that is free (a capacity-2 worker computes its next frame while the GUI
+// draws the current one). At most once per step of entries or bytes: a
+// flood at capacity would otherwise take the lock per value.
+// (room_wanted is looked at once per step too: per value, its load cost
+// the flood 5-10 %.)
+struct Settle {
+    size_t step;           // entries delivered between two looks
+    ByteCount bytes_step;  // or bytes (0: no budget)
+    size_t at = 0;         // the turn's entry count at the last look
+    ByteCount bytes_at = 0;
+    explicit Settle(const worker *w)
+        : step(std::max<size_t>(1, w->capacity / 8)), bytes_step(w->capacity_bytes / 8) {}
+    bool due(const worker *w, size_t n, const Freed &freed) {
+        if (n - at < step && !(bytes_step && freed.bytes - bytes_at >= bytes_step)) return false;
+        if (w->room_wanted.load(std::memory_order_relaxed)) return true;
+        at = n;
+        bytes_at = freed.bytes;
+        return false;
+    }
+};
+
+static void settle_turn(worker *w, YieldRing *ring, Freed &freed, Settle &settle, size_t n) {
+    settle.at = n;
+    settle.bytes_at = 0;
+    if (ring) ring->publish();
+    flush_delivered(w);  // to the producer, which destroys them at its next yield
+    std::lock_guard<qtw::StreamMutex> lk(w->mu);
+    w->data_entries -= freed.entries;
+    w->data_bytes -= freed.bytes;
+    freed.entries = 0;
+    freed.bytes = 0;
+    // room_wanted stays set until the producer has woken: should it find
+    // too little room and wait again during the next callback, what that
+    // turn delivers before it is still handed back.
+    if (w->space_waiters && half_free_locked(w)) {
+        w->space_cv.notify_all();
+        w->woke_producer_at = std::chrono::steady_clock::now();
+    }
+}
+
 // Delivers part of w's stream; true if w has more and stays ready.
 // The fast lane (the ring) goes first: while the slow lane holds an
 // entry the worker adds nothing to the ring, so every ring entry is
@@ -166,6 +209,7 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
     lk.unlock();
     YieldRing *ring = w->ring.load(std::memory_order_acquire);
     Freed freed;
+    Settle settle(w);
     size_t n = 0;
     bool stop = false;
     while (!stop && n < kQuota) {
@@ -175,6 +219,7 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
         if (!ring) ring = w->ring.load(std::memory_order_acquire);
         if (size_t ready = ring ? ring->readable() : 0) {
             for (; ready && n < kQuota; ready--, n++) {
+                if (settle.due(w, n, freed)) settle_turn(w, ring, freed, settle, n);
                 deliver_ring_value(w, ring->pop(), discard);
                 if (clock.tick()) {
                     stop = true;
@@ -191,6 +236,7 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
             lk.unlock();
             continue;  // an entry the ring got meanwhile goes first
         }
+        if (settle.due(w, n, freed)) settle_turn(w, ring, freed, settle, n);
         Entry e = batch.pop_front();
         n++;
         if (e.tombstone) continue;

@@ -285,6 +285,9 @@ struct WorkerLocked {
     ByteCount data_bytes = 0;       // their sizes, counted against capacity_bytes
     bool oversized_shown = false;   // the pending oversized frame reached its callbacks
     size_t space_waiters = 0;
+    // A producer sleeps for room (set under mu with space_waiters; the
+    // dispatcher reads it per entry, without the lock: see settle_turn).
+    std::atomic<bool> room_wanted{false};
     // Sent values and piped ones, in order. A ChunkQueue, not a deque: an
     // empty std::deque allocates 576 bytes, for every worker.
     ChunkQueue<Sent> inbox;

@@ -160,3 +160,86 @@ TEST(Policies, EndlessFloodDoesNotStarveASecondWorker) {
     b.close();
     expect_payloads_freed();
 }
+
+namespace {
+
+// A BLOCK worker yields `first` (queued while the GUI does not pump: one
+// turn takes them all), then one more, which must wait. The GUI delivers
+// the first entries; inside the callback of the last of them it waits,
+// without pumping, for the waiting yield to return: the entries delivered
+// before it have had their callbacks and are destroyed, so their room is
+// free although the turn has not ended. kind: 'y' plain yields, 's' sized
+// (60 bytes, against a 100-byte budget), 'w' warnings.
+struct TurnRoom {
+    std::string kinds;  // one letter per entry, the last one waits
+    worker_options o;
+    std::atomic<int> emitted{0};
+    std::atomic<bool> last_returned{false};
+    bool got_in = false;
+    int seen = 0;
+
+    static void push_one(worker_ctx *ctx, char k, int i) {
+        if (k == 'w')
+            worker_warn(ctx, "%d", i);
+        else if (k == 's')
+            worker_yield_sized(ctx, payload(i), 60, payload_free, nullptr, nullptr);
+        else
+            worker_yield(ctx, payload(i), payload_free, nullptr, nullptr);
+    }
+    static void body(worker_ctx *ctx, void *self) {
+        auto *t = static_cast<TurnRoom *>(self);
+        for (size_t i = 0; i < t->kinds.size(); i++) {
+            push_one(ctx, t->kinds[i], int(i));
+            t->emitted.store(int(i) + 1);
+        }
+        t->last_returned.store(true);
+    }
+    static void on_entry(worker_event *, void *self) {
+        auto *t = static_cast<TurnRoom *>(self);
+        if (++t->seen == int(t->kinds.size()) - 1)  // the last queued one: the GUI is slow here
+            t->got_in = wait_no_pump(t->last_returned, 3000);
+    }
+    void run() {
+        reset_payloads();
+        Job j(body, this, &o, false);
+        for (worker_event_type ty : {WORKER_EV_YIELDED, WORKER_EV_WARNED})
+            ASSERT_GT(worker_connect(j.w, ty, on_entry, this, nullptr), 0);
+        ASSERT_EQ(j.start(), WORKER_OK);
+        int queued = int(kinds.size()) - 1;
+        ASSERT_TRUE(wait_no_pump([&] { return emitted.load() >= queued; }));
+        nap(20);
+        ASSERT_EQ(emitted.load(), queued) << "the last entry must wait before the GUI runs";
+        ASSERT_TRUE(j.wait_done());
+        EXPECT_TRUE(got_in) << kinds << ": the waiting entry did not get in while the GUI was "
+                               "slow in a callback, though the entries before it were delivered";
+        EXPECT_EQ(seen, int(kinds.size()));
+        j.close();
+        expect_payloads_freed();
+    }
+};
+
+void turn_room(const char *kinds, size_t capacity, size_t budget) {
+    TurnRoom t;
+    t.kinds = kinds;
+    t.o = policy_options(WORKER_BLOCK, capacity);
+    t.o.capacity_bytes = budget;
+    t.run();
+}
+
+}  // namespace
+
+// Double buffering: capacity 2, the producer computes the next frame while
+// the GUI draws the current one (the room of the frame drawn before it is
+// handed back before the current one's callback, not when the turn ends).
+TEST(Policies, BlockRoomDeliveredInATurnIsFreeBeforeItsNextCallback) {
+    turn_room("yyy", 2, 0);
+    turn_room("www", 2, 0);
+    turn_room("yyyyy", 4, 0);  // half of 4 delivered: the producer goes on
+}
+
+// The same for bytes: a 60-byte frame delivered and destroyed no longer
+// counts against a 100-byte budget while the next entry's callback runs.
+TEST(Policies, ByteBudgetDeliveredInATurnIsFreeBeforeItsNextCallback) {
+    turn_room("sys", 1024, 100);
+    turn_room("sws", 1024, 100);
+}
