@@ -257,7 +257,10 @@ QTWORKER_API void worker_set_error_handler(worker_callback cb, void *user_data);
     CPUs (at least 2), not counting those blocked in the library (paused,
     waiting at capacity); more wait their turn in start order, and one that
     has waited 1 ms gets a thread of its own, so a worker that computes
-    forever without blocking delays others by at most that. Once only
+    forever without blocking delays others by at most that. On Linux pool
+    threads run under SCHED_BATCH: a worker waking up never preempts the GUI
+    thread (its share of CPU time is unchanged); a function that changes its
+    thread's scheduling must restore it before returning. Once only
     (ESTATE after). ENOAPP without a QCoreApplication; EBUSY for a
     group_exclusive worker whose group is busy (it stays startable). In a
     serial group it may wait for its turn: STARTED comes when it runs.

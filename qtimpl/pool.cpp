@@ -21,6 +21,8 @@
 #include <sys/prctl.h>
 
 #include <chrono>
+#include <pthread.h>
+#include <sched.h>
 #include <cstdio>
 
 namespace qtw {
@@ -228,8 +230,20 @@ bool sleep_for_task(Pool &p, std::unique_lock<StreamMutex> &lk, Task *t) {
     return true;
 }
 
+// Workers run under SCHED_BATCH (Linux): a worker thread that wakes never
+// preempts the thread it lands next to, so the GUI thread that woke four
+// producers at capacity keeps its CPU instead of losing it to each of them
+// (4 workers 52 -> 77 M values/s); they still get their fair share of CPU
+// time. Unprivileged; where it is refused the thread stays as it was.
+void run_as_batch() {
+    sched_param sp{};
+    sp.sched_priority = 0;
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+}
+
 void thread_main(Task first) {
     on_pool_thread = true;
+    run_as_batch();
     Pool &p = pool();
     std::unique_lock<StreamMutex> lk(p.mu, std::defer_lock);
     bool counted = true;  // dispatch_locked counted the first task

@@ -4,6 +4,8 @@
 // never through timing.
 #include "harness.h"
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -79,4 +81,22 @@ TEST(Pool, ParkedWorkersLeaveRoomForOthers) {
     ASSERT_EQ(next.start(), WORKER_OK);
     EXPECT_TRUE(next.rec->wait_finished());
     parked.clear();
+}
+
+// Pool threads run under SCHED_BATCH: a worker that wakes up does not
+// preempt the GUI thread (four producers woken at capacity took its CPU
+// in turn). Every worker, on a new thread or a reused one, sees it.
+TEST(Pool, WorkersRunAsBatchThreadsThatNeverPreemptTheGui) {
+    std::atomic<int> batch{0}, other{0};
+    auto body = [&](worker_ctx *) { (sched_getscheduler(0) == SCHED_BATCH ? batch : other)++; };
+    for (int round = 0; round < 3; round++) {  // later rounds reuse the threads
+        std::vector<std::unique_ptr<Job>> jobs;
+        for (int i = 0; i < 6; i++) {
+            jobs.push_back(std::make_unique<Job>(body, nullptr, false));
+            ASSERT_EQ(jobs.back()->start(), WORKER_OK);
+        }
+        for (auto &j : jobs) ASSERT_TRUE(j->wait_done());
+    }
+    EXPECT_EQ(batch.load(), 18);
+    EXPECT_EQ(other.load(), 0);
 }
