@@ -156,15 +156,20 @@ struct sigaction g_previous[NSIG];
 int g_flush_ask[2] = {-1, -1}, g_flush_done[2] = {-1, -1};
 std::atomic<int> g_crashing{0};
 
+// On the function's thread (not the main one), once: the main thread
+// delivers what is queued; async-signal-safe.
+void ask_main_to_flush() {
+    if (gettid() == getpid() || g_crashing.exchange(1) != 0) return;
+    char c = 1;
+    if (write(g_flush_ask[1], &c, 1) == 1) {
+        pollfd p{g_flush_done[0], POLLIN, 0};
+        poll(&p, 1, kFlushWaitMs);
+    }
+}
+
 void on_fatal(int sig, siginfo_t *info, void *) {
     int saved = errno;
-    if (gettid() != getpid() && g_crashing.exchange(1) == 0) {  // not the main thread
-        char c = 1;
-        if (write(g_flush_ask[1], &c, 1) == 1) {
-            pollfd p{g_flush_done[0], POLLIN, 0};
-            poll(&p, 1, kFlushWaitMs);
-        }
-    }
+    ask_main_to_flush();
     sigaction(sig, &g_previous[sig], nullptr);
     // A fault recurs when the instruction runs again; a sent signal must be re-sent.
     if (info->si_code <= 0) raise(sig);
@@ -184,6 +189,9 @@ bool install_crash_flush() {
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     for (int sig : kFatal) sigaction(sig, &sa, &g_previous[sig]);
+    // The function calling exit() (the library itself leaves with _exit):
+    // what it yielded before goes out first, as before a crash.
+    std::atexit(ask_main_to_flush);
     return true;
 }
 

@@ -80,10 +80,10 @@ void pm_fail(worker_ctx *ctx, void *arg) {
     worker_fail(ctx, 7, "bad %s", "input");
 }
 
-/* Leaves the process behind the library's back. */
+/* Yields 0..4, then leaves the process behind the library's back. */
 void pm_exit(worker_ctx *ctx, void *arg) {
-    (void)ctx;
     (void)arg;
+    for (int i = 0; i < 5; i++) worker_yield(ctx, int_bytes(i), worker_bytes_free, NULL, NULL);
     fprintf(stderr, "pm_exit: leaving with status 3\n");
     exit(3);
 }
