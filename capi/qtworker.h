@@ -375,7 +375,9 @@ QTWORKER_API worker_scope *worker_scope_new(const char *name);
     Where issue 18 is silent:
     - Inside one of their callbacks (home thread) that call is not waited
       for: its user_data goes when it returns. From one of their functions,
-      that worker is not awaited. User_data is destroyed on this thread.
+      that worker is not awaited. User_data is destroyed on this thread,
+      except that of a callback running right then: on the thread that ran
+      it, as that call returns (before this returns, when waited for).
     - Abandoned workers: their later events and values are destroyed
       undelivered, but an ERRORED still reaches the error handler
       (worker_set_error_handler), never silent; worker_list lists them until

@@ -222,7 +222,9 @@ int push_data_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk, Entry &e
         // The dropped frame goes before the wait, not after: else it and
         // the frame being drawn both live, past the budget.
         if (release_unlocked(lk, stale)) continue;
+        w->waiting_size = e.size;
         wait_for_space_locked(w, lk);
+        w->waiting_size = 0;
     }
     // After quit, yields are refused (the producer should return) but a
     // warning, progress or custom event still reaches the GUI, unblocked.

@@ -285,6 +285,7 @@ struct WorkerLocked {
     ByteCount data_bytes = 0;       // their sizes, counted against capacity_bytes
     bool oversized_shown = false;   // the pending oversized frame reached its callbacks
     size_t space_waiters = 0;
+    size_t waiting_size = 0;        // the size a producer waits to push (0: none)
     // A producer sleeps for room (set under mu with space_waiters; the
     // dispatcher reads it per entry, without the lock: see settle_turn).
     std::atomic<bool> room_wanted{false};
@@ -448,10 +449,17 @@ bool claim_oversized_delivery(worker *w);
 inline bool past_budget_locked(const worker *w) {
     return w->capacity_bytes && pending_bytes_locked(w) > w->capacity_bytes;
 }
-// Room enough to wake a waiting producer: half of capacity and budget free.
+// Room enough to wake a waiting producer: half of capacity and budget
+// free — or, with a budget, room for the frame it waits with (frames are
+// large: a wake-up per frame is cheap, and a producer held until half the
+// budget is free would sit idle beside room for its frame).
 inline bool half_free_locked(const worker *w) {
-    return pending_entries_locked(w) <= w->capacity / 2 &&
-           (!w->capacity_bytes || pending_bytes_locked(w) <= w->capacity_bytes / 2);
+    size_t entries = pending_entries_locked(w);
+    if (entries <= w->capacity / 2 &&
+        (!w->capacity_bytes || pending_bytes_locked(w) <= w->capacity_bytes / 2))
+        return true;
+    return w->capacity_bytes && w->waiting_size && entries < w->capacity &&
+           !exceeds_budget(pending_bytes_locked(w), w->waiting_size, w->capacity_bytes);
 }
 // A yield's size: in a process worker every value is a `worker_bytes *`,
 // which counts its own.

@@ -173,30 +173,33 @@ namespace {
 struct TurnRoom {
     std::string kinds;  // one letter per entry, the last one waits
     worker_options o;
+    size_t frame = 60;  // bytes of an 's' entry
+    int stall_at = 0;   // the entry whose callback waits (1-based; 0: the last queued)
     std::atomic<int> emitted{0};
     std::atomic<bool> last_returned{false};
     bool got_in = false;
     int seen = 0;
 
-    static void push_one(worker_ctx *ctx, char k, int i) {
+    static void push_one(worker_ctx *ctx, const TurnRoom *t, char k, int i) {
         if (k == 'w')
             worker_warn(ctx, "%d", i);
         else if (k == 's')
-            worker_yield_sized(ctx, payload(i), 60, payload_free, nullptr, nullptr);
+            worker_yield_sized(ctx, payload(i), t->frame, payload_free, nullptr, nullptr);
         else
             worker_yield(ctx, payload(i), payload_free, nullptr, nullptr);
     }
     static void body(worker_ctx *ctx, void *self) {
         auto *t = static_cast<TurnRoom *>(self);
         for (size_t i = 0; i < t->kinds.size(); i++) {
-            push_one(ctx, t->kinds[i], int(i));
+            push_one(ctx, t, t->kinds[i], int(i));
             t->emitted.store(int(i) + 1);
         }
         t->last_returned.store(true);
     }
     static void on_entry(worker_event *, void *self) {
         auto *t = static_cast<TurnRoom *>(self);
-        if (++t->seen == int(t->kinds.size()) - 1)  // the last queued one: the GUI is slow here
+        int stall = t->stall_at ? t->stall_at : int(t->kinds.size()) - 1;
+        if (++t->seen == stall)  // the GUI is slow here
             t->got_in = wait_no_pump(t->last_returned, 3000);
     }
     void run() {
@@ -218,9 +221,12 @@ struct TurnRoom {
     }
 };
 
-void turn_room(const char *kinds, size_t capacity, size_t budget) {
+void turn_room(const char *kinds, size_t capacity, size_t budget, size_t frame = 60,
+               int stall_at = 0) {
     TurnRoom t;
     t.kinds = kinds;
+    t.frame = frame;
+    t.stall_at = stall_at;
     t.o = policy_options(WORKER_BLOCK, capacity);
     t.o.capacity_bytes = budget;
     t.run();
@@ -242,4 +248,7 @@ TEST(Policies, BlockRoomDeliveredInATurnIsFreeBeforeItsNextCallback) {
 TEST(Policies, ByteBudgetDeliveredInATurnIsFreeBeforeItsNextCallback) {
     turn_room("sys", 1024, 100);
     turn_room("sws", 1024, 100);
+    // 7 of 8 frames pending (700 of 800 bytes): the 9th fits, though less
+    // than half the budget is free.
+    turn_room("sssssssss", 1000, 800, 100, 2);
 }
