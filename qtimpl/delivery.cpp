@@ -144,7 +144,7 @@ static void deliver_ring_value(worker *w, const RingSlot &s, bool discard) {
 // that is free (a capacity-2 worker computes its next frame while the GUI
 // draws the current one). At most once per step of entries or bytes: a
 // flood at capacity would otherwise take the lock per value.
-// (room_wanted is looked at once per step too: per value, its load cost
+// (space_waiters is looked at once per step too: per value, its load cost
 // the flood 5-10 %.)
 struct Settle {
     size_t step;           // entries delivered between two looks
@@ -155,7 +155,7 @@ struct Settle {
         : step(std::max<size_t>(1, w->capacity / 8)), bytes_step(w->capacity_bytes / 8) {}
     bool due(const worker *w, size_t n, const Freed &freed) {
         if (n - at < step && !(bytes_step && freed.bytes - bytes_at >= bytes_step)) return false;
-        if (w->room_wanted.load(std::memory_order_relaxed)) return true;
+        if (w->space_waiters.load(std::memory_order_relaxed)) return true;
         at = n;
         bytes_at = freed.bytes;
         return false;
@@ -172,10 +172,10 @@ static void settle_turn(worker *w, YieldRing *ring, Freed &freed, Settle &settle
     w->data_bytes -= freed.bytes;
     freed.entries = 0;
     freed.bytes = 0;
-    // room_wanted stays set until the producer has woken: should it find
+    // space_waiters stays set until the producer has woken: should it find
     // too little room and wait again during the next callback, what that
     // turn delivers before it is still handed back.
-    if (w->space_waiters && half_free_locked(w)) {
+    if (w->space_waiters.load(std::memory_order_relaxed) && half_free_locked(w)) {
         w->space_cv.notify_all();
         w->woke_producer_at = std::chrono::steady_clock::now();
     }
@@ -261,7 +261,7 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
         if (!slow_left) w->slow_pending.store(false, std::memory_order_release);  // the fast lane reopens
         // Wake a producer waiting at capacity only once half is free:
         // one wakeup per half-capacity, not one per value.
-        if (w->space_waiters && half_free_locked(w)) {
+        if (w->space_waiters.load(std::memory_order_relaxed) && half_free_locked(w)) {
             w->space_cv.notify_all();
             w->woke_producer_at = std::chrono::steady_clock::now();
         }

@@ -343,13 +343,12 @@ void wait_for_space_locked(worker *w, std::unique_lock<StreamMutex> &lk) {
         if (d->space_waiting) d->space_waiting->space_prev = w;
         d->space_waiting = w;
     }
-    w->space_waiters++;
-    w->room_wanted.store(true, std::memory_order_relaxed);
+    w->space_waiters.fetch_add(1, std::memory_order_relaxed);
     run_deferred_schedule();  // the GUI must hear of what is queued before we sleep
     pool_blocking_begin();
     w->space_cv.wait(lk);
     pool_blocking_end();
-    if (--w->space_waiters == 0) w->room_wanted.store(false, std::memory_order_relaxed);
+    w->space_waiters.fetch_sub(1, std::memory_order_relaxed);
     std::lock_guard<std::mutex> g(d->waiters_mu);
     if (w->space_prev)
         w->space_prev->space_next = w->space_next;

@@ -284,11 +284,10 @@ struct WorkerLocked {
     size_t data_entries = 0;        // slow-lane entries counted against capacity
     ByteCount data_bytes = 0;       // their sizes, counted against capacity_bytes
     bool oversized_shown = false;   // the pending oversized frame reached its callbacks
-    size_t space_waiters = 0;
+    // Producers asleep for room: changed under mu; the dispatcher also
+    // reads it without the lock during a turn (settle_turn).
+    std::atomic<size_t> space_waiters{0};
     size_t waiting_size = 0;        // the size a producer waits to push (0: none)
-    // A producer sleeps for room (set under mu with space_waiters; the
-    // dispatcher reads it per entry, without the lock: see settle_turn).
-    std::atomic<bool> room_wanted{false};
     // Sent values and piped ones, in order. A ChunkQueue, not a deque: an
     // empty std::deque allocates 576 bytes, for every worker.
     ChunkQueue<Sent> inbox;
