@@ -297,7 +297,8 @@ QTWORKER_API int  worker_close_input(worker *w);
 QTWORKER_API int  worker_pipe(worker *from, worker *to);
 /** Ask the worker to park at its next worker_yield / worker_abort_requested;
     PAUSED is emitted when it has. Allowed before start (it then parks at its
-    first worker_yield / worker_abort_requested). */
+    first worker_yield / worker_abort_requested). Called on a running worker,
+    the home thread polls up to 200 us for PAUSED before its loop sleeps. */
 QTWORKER_API int  worker_pause(worker *w);
 /** Wake a paused worker at once (RESUMED); cancels a pending pause request. */
 QTWORKER_API int  worker_resume(worker *w);
@@ -308,7 +309,8 @@ QTWORKER_API int  worker_toggle_pause(worker *w);
     (never RETURNED); a worker_fail still gives ERRORED. Yields (and progress)
     not yet delivered are destroyed instead of delivered; warnings and custom
     events still arrive. Before start: OK, and
-    a later start gives STARTED, ABORTED, FINISHED without running fn. */
+    a later start gives STARTED, ABORTED, FINISHED without running fn. Called
+    on a running worker, the home thread polls up to 200 us for FINISHED. */
 QTWORKER_API int  worker_quit(worker *w);
 /** 1 from worker_start until the worker has ended (its function returned and
     its leftover values were destroyed); 0 otherwise. */

@@ -75,6 +75,16 @@ long add_connection(worker *w, worker_event_type type, const char *custom_name,
     });
 }
 
+// Under w->mu: a running worker (not parked, not waiting for a value) was
+// asked to pause or quit: its PAUSED or FINISHED is due at its next yield.
+// A parked worker is not: the wake-up needs a CPU, maybe the home thread's.
+bool asks_for_reply(const worker *w) {
+    bool running = (w->phase == Phase::Started || w->phase == Phase::Running) && !w->paused &&
+                   !w->receive_waiting && w->space_waiters.load(std::memory_order_relaxed) == 0 &&
+                   w->dispatcher;
+    return running && (w->pause_requested || w->abort_requested);
+}
+
 // Shared shape of pause / resume / toggle / quit: validate, then mutate.
 // change() returns whether a waiting worker must be woken; that happens
 // after w->mu is released, so the woken thread does not run straight into
@@ -84,17 +94,23 @@ int control(worker *w, F &&change) {
     Handle h(w);  // keeps w alive until the wake-up below
     if (!h) return WORKER_EINVAL;
     bool wake;
+    qtw::Dispatcher *reply_home = nullptr;
+    // A RESUMED queued below reaches the home thread last, after the
+    // parked worker's wake-up: that is what resume's latency is.
+    qtw::ScheduleAfterUnlock schedule;
     {
-        qtw::ScheduleAfterUnlock schedule;  // a RESUMED queued below reaches the GUI
         std::unique_lock<qtw::StreamMutex> lk(h->mu);
         if (ended(h.get())) return WORKER_ESTATE;
+        bool was_asked = asks_for_reply(h.get());
         wake = change(h.get(), lk);
+        if (!was_asked && asks_for_reply(h.get())) reply_home = h->dispatcher;
         if (h->poke) h->poke(h.get());  // a process worker's proxy (process.cpp)
     }
     if (wake) {
         h->pause_cv.notify_all();
         h->space_cv.notify_all();
     }
+    if (reply_home) qtw::dispatcher_expect_reply(reply_home);
     return WORKER_OK;
 }
 

@@ -530,6 +530,9 @@ QObject *dispatcher_object(Dispatcher *d);  // lives on its home thread
 // Wakes d's thread for w; true when that thread sleeps on this CPU (the
 // caller may then hand it the CPU: run_deferred_schedule).
 bool dispatcher_schedule(Dispatcher *d, worker *w);
+// A PAUSED or FINISHED the home thread asked for is due soon: its loop
+// polls for it briefly before it sleeps (dispatcher.cpp expect_reply).
+void dispatcher_expect_reply(Dispatcher *d);
 // While the home thread waits (worker_await), no producer homed there waits
 // for room: everything the awaited worker waits on (itself, a serial group's
 // earlier members, a pipeline's stages) keeps moving. wait_for_space_locked
