@@ -95,12 +95,13 @@ public:
     // next yield). A home thread that sleeps in poll() meanwhile is woken by
     // an interrupt to a halted CPU (~15 us here, and where a virtual
     // machine's scheduling tails come in); one that polls a flag instead
-    // takes the reply with no wake-up (bench control rows, p50 ~25 -> ~9 us;
+    // takes the reply with no wake-up (bench control rows, p50 ~27 -> ~8 us;
     // 200 us kept the p99s below invokeMethod's where 50 us did not).
     // Bounded: at most kReplyPoll of this thread's time after the last such
-    // call, then it sleeps as before. A pure poll, no sched_yield: the home
-    // thread never waits behind another thread on its CPU (a thread woken
-    // onto it waits at most kReplyPoll).
+    // call, then it sleeps as before. It yields between polls, as the pool's
+    // spinner does: the worker it waits for may share its CPU, and a pure
+    // poll held that worker off for the whole kReplyPoll (one CPU-bound
+    // process beside the bench: pause p50 230 us; yielding: 28 us).
     void expect_reply() {
         reply_due_ns.store(steady_ns() + std::chrono::nanoseconds(kReplyPoll).count(),
                            std::memory_order_relaxed);
@@ -110,12 +111,14 @@ public:
     void poll_for_reply() {
         int64_t due = reply_due_ns.load(std::memory_order_relaxed);
         if (due == 0) return;
-        for (unsigned i = 0; !wake_written.load(std::memory_order_acquire); i++) {
-            if (i % 16 == 0 && steady_ns() >= due) {
+        for (unsigned i = 1; !wake_written.load(std::memory_order_acquire); i++) {
+            cpu_relax();
+            if (i % 16 != 0) continue;
+            if (steady_ns() >= due) {
                 reply_due_ns.compare_exchange_strong(due, 0, std::memory_order_relaxed);
                 return;
             }
-            cpu_relax();
+            sched_yield();  // whoever is runnable on this CPU goes first
         }
     }
 

@@ -9,8 +9,6 @@
 #include <chrono>
 #include <cstdio>
 
-#include <sys/resource.h>
-
 using namespace th;
 
 namespace {
@@ -91,98 +89,4 @@ TEST(Wakeup, BurstsEndingInEitherLaneAreNeverLeftUndelivered) {
     r.max_rounds = 150000;
     r.mixed = true;
     run_rounds(r);
-}
-
-// ---- The home thread polls for a reply it asked for (dispatcher.cpp
-// expect_reply): worker_quit or worker_pause of a running worker makes its
-// loop poll up to 200 us for FINISHED / PAUSED before it sleeps.
-
-namespace {
-
-// This thread's context switches: sleeps (voluntary) and preemptions.
-struct Switches {
-    long slept = 0, preempted = 0;
-    static Switches now() {
-        rusage u{};
-        getrusage(RUSAGE_THREAD, &u);
-        return {u.ru_nvcsw, u.ru_nivcsw};
-    }
-};
-
-double thread_cpu_ms() {
-    rusage u{};
-    getrusage(RUSAGE_THREAD, &u);
-    auto ms = [](const timeval &t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
-    return ms(u.ru_utime) + ms(u.ru_stime);
-}
-
-void busy_us(int us) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
-    while (std::chrono::steady_clock::now() < until) {
-    }
-}
-
-}  // namespace
-
-// The worker answers a quit 60 us after it saw it: a home thread that slept
-// in poll() meanwhile shows a voluntary context switch between worker_quit
-// and FINISHED; one that polled for the reply shows none. Only rounds in
-// which the home thread was never preempted and FINISHED came within 180 us
-// count (on a loaded machine either thread may lose its CPU during the
-// 200 us poll): at least half of those must be quiet.
-TEST(Wakeup, HomeThreadTakesTheQuitItAskedForWithoutSleeping) {
-    int quiet = 0, counted = 0, attempts = 0;
-    for (; attempts < 300 && counted < 20; attempts++) {
-        Job j([](worker_ctx *ctx) {
-            while (!worker_abort_requested(ctx)) {
-            }
-            busy_us(60);
-        });
-        Switches at_finished;
-        auto t_finished = std::chrono::steady_clock::time_point::max();
-        j.rec->on(WORKER_EV_FINISHED, [&](worker_event *) {
-            at_finished = Switches::now();
-            t_finished = std::chrono::steady_clock::now();
-        });
-        ASSERT_EQ(j.start(), WORKER_OK);
-        ASSERT_TRUE(j.rec->wait_for(WORKER_EV_STARTED));
-        pump_for(2);
-        Switches before = Switches::now();
-        auto t_quit = std::chrono::steady_clock::now();
-        ASSERT_EQ(worker_quit(j.w), WORKER_OK);
-        ASSERT_TRUE(j.rec->wait_finished());
-        bool timely = t_finished - t_quit <= std::chrono::microseconds(180);
-        if (!timely || at_finished.preempted != before.preempted) continue;
-        counted++;
-        if (at_finished.slept == before.slept) quiet++;
-    }
-    std::printf("%d of %d timely quits (of %d) answered while the home thread polled\n", quiet,
-                counted, attempts);
-    if (counted < 5) GTEST_SKIP() << "the machine is too loaded: " << counted << " timely rounds";
-    EXPECT_GE(quiet * 2, counted);  // sleeping in poll() each time: 0 of 20
-}
-
-// A pause the worker never answers (it never calls the library) costs the home thread
-// at most the poll after each call, not the whole wait: 300 ms of an idle
-// loop after 1000 pause / resume calls use well under 30 ms of its CPU.
-TEST(Wakeup, AReplyThatNeverComesCostsTheHomeThreadAMomentOnly) {
-    std::atomic<bool> stop{false};
-    Job j([&](worker_ctx *) {
-        while (!stop.load()) {  // no library call: it never parks
-        }
-    });
-    ASSERT_EQ(j.start(), WORKER_OK);
-    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_STARTED));
-    for (int i = 0; i < 1000; i++) {
-        ASSERT_EQ(worker_pause(j.w), WORKER_OK);
-        ASSERT_EQ(worker_resume(j.w), WORKER_OK);
-    }
-    ASSERT_EQ(worker_pause(j.w), WORKER_OK);
-    double before = thread_cpu_ms();
-    pump_for(300);
-    double used = thread_cpu_ms() - before;
-    std::printf("home thread CPU over 300 ms with an unanswered pause: %.2f ms\n", used);
-    EXPECT_LT(used, 30.0);
-    EXPECT_EQ(j.rec->count(WORKER_EV_PAUSED), 0);
-    stop = true;
 }
