@@ -44,7 +44,7 @@ void busy_us(int us) {
 // within 180 us count (on a loaded machine the worker may not get a CPU
 // within the 200 us poll): a third of those must be quiet (12-20 of 20
 // measured alone, 0 of 20 without the poll).
-TEST(Wakeup, HomeThreadTakesTheQuitItAskedForWithoutSleeping) {
+TEST(ReplyPoll, HomeThreadTakesTheQuitItAskedForWithoutSleeping) {
     int quiet = 0, counted = 0, attempts = 0;
     for (; attempts < 300 && counted < 20; attempts++) {
         Job j([](worker_ctx *ctx) {
@@ -79,7 +79,7 @@ TEST(Wakeup, HomeThreadTakesTheQuitItAskedForWithoutSleeping) {
 // A pause the worker never answers (it never calls the library) costs the home thread
 // at most the poll after each call, not the whole wait: 300 ms of an idle
 // loop after 1000 pause / resume calls use well under 30 ms of its CPU.
-TEST(Wakeup, AReplyThatNeverComesCostsTheHomeThreadAMomentOnly) {
+TEST(ReplyPoll, AReplyThatNeverComesCostsTheHomeThreadAMomentOnly) {
     std::atomic<bool> stop{false};
     Job j([&](worker_ctx *) {
         while (!stop.load()) {  // no library call: it never parks
