@@ -9,6 +9,7 @@
 // always reaped before the proxy returns (so before FINISHED), through a
 // pidfd where the kernel has them (process_children.cpp).
 #include "process_children.h"
+#include "process_stderr.h"
 #include "process_wire.h"
 #include "worker_p.h"
 
@@ -35,7 +36,6 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr int kPollMs = 100;      // fallback wakeup (e.g. a timeout's quit, no poke)
-constexpr size_t kMaxLine = 1000; // a quoted stderr line is cut here
 constexpr int kBatch = 256;       // messages read before owner calls are looked at
 
 struct ProcState {
@@ -87,7 +87,7 @@ bool relay_yield(worker *w, worker_bytes *value) {
 class Session {
 public:
     Session(worker_ctx *ctx, ProcState *st)
-        : w_(ctx->w), ctx_(ctx), st_(st), lender_{w_->ext, give_back} {}
+        : w_(ctx->w), ctx_(ctx), st_(st), lender_{w_->ext, give_back}, err_tail_(st->stderr_lines) {}
     ~Session();
     void run();
 
@@ -105,7 +105,6 @@ private:
     void reap();
     void report();
     std::string who() const;
-    std::string stderr_tail() const;
 
     worker *w_;
     worker_ctx *ctx_;
@@ -125,8 +124,7 @@ private:
     long long yields_ = 0;
     int64_t acks_ = 0;  // descriptor-passed values taken in, not yet acknowledged
     Clock::time_point deadline_;
-    std::string err_partial_;
-    std::deque<std::string> err_lines_;
+    StderrTail err_tail_;
 };
 
 Session::~Session() {
@@ -422,43 +420,10 @@ void Session::park_if_paused() {
     if (park) worker_abort_requested(ctx_);
 }
 
-// Passes the child's stderr through to ours and keeps its last lines for a
-// crash report.
 void Session::read_stderr() {
-    char chunk[16384];
-    for (;;) {
-        ssize_t n = read(err_, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return;  // EAGAIN: later
-        if (n == 0) {
-            close(err_);
-            err_ = -1;
-            return;
-        }
-        for (ssize_t done = 0; done < n;) {
-            ssize_t m = write(2, chunk + done, (size_t)(n - done));
-            if (m <= 0 && errno != EINTR) break;
-            if (m > 0) done += m;
-        }
-        for (ssize_t i = 0; i < n; i++) {
-            if (chunk[i] != '\n') {
-                if (err_partial_.size() < kMaxLine) err_partial_.push_back(chunk[i]);
-                continue;
-            }
-            err_lines_.push_back(std::move(err_partial_));
-            err_partial_.clear();
-            while (err_lines_.size() > (size_t)st_->stderr_lines) err_lines_.pop_front();
-        }
-    }
-}
-
-std::string Session::stderr_tail() const {
-    std::deque<std::string> lines = err_lines_;
-    if (!err_partial_.empty()) lines.push_back(err_partial_);
-    while (lines.size() > (size_t)st_->stderr_lines) lines.pop_front();
-    std::string s;
-    for (const std::string &l : lines) s += "\n" + l;
-    return s.empty() ? s : "; last stderr lines:" + s;
+    if (err_tail_.pump(err_)) return;
+    close(err_);
+    err_ = -1;
 }
 
 // SIGKILL, once; killed_ says whether it was sent (not when the process was
@@ -507,7 +472,7 @@ void Session::reap() {
 // Turns how the process ended into the outcome (ERRORED) or a warning.
 void Session::report() {
     if (pid_ <= 0) return;
-    std::string tail = stderr_tail();
+    std::string tail = err_tail_.text();
     if (broken_) {
         worker_fail(ctx_, WORKER_ESTATE, "%s broke the protocol and was killed%s", who().c_str(),
                     tail.c_str());
