@@ -162,23 +162,30 @@ struct Settle {
     }
 };
 
+// Under w->mu: what was delivered stops counting against the capacity; a
+// producer waiting for room is woken once half is free (one wake-up per
+// half capacity, not one per value) or its frame fits the budget.
+static void hand_back_room_locked(worker *w, Freed &freed) {
+    w->data_entries -= freed.entries;
+    w->data_bytes -= freed.bytes;
+    freed.entries = 0;
+    freed.bytes = 0;
+    if (w->space_waiters.load(std::memory_order_relaxed) && half_free_locked(w)) {
+        w->space_cv.notify_all();
+        w->woke_producer_at = std::chrono::steady_clock::now();
+    }
+}
+
 static void settle_turn(worker *w, YieldRing *ring, Freed &freed, Settle &settle, size_t n) {
     settle.at = n;
     settle.bytes_at = 0;
     if (ring) ring->publish();
     flush_delivered(w);  // to the producer, which destroys them at its next yield
-    std::lock_guard<qtw::StreamMutex> lk(w->mu);
-    w->data_entries -= freed.entries;
-    w->data_bytes -= freed.bytes;
-    freed.entries = 0;
-    freed.bytes = 0;
     // space_waiters stays set until the producer has woken: should it find
     // too little room and wait again during the next callback, what that
     // turn delivers before it is still handed back.
-    if (w->space_waiters.load(std::memory_order_relaxed) && half_free_locked(w)) {
-        w->space_cv.notify_all();
-        w->woke_producer_at = std::chrono::steady_clock::now();
-    }
+    std::lock_guard<qtw::StreamMutex> lk(w->mu);
+    hand_back_room_locked(w, freed);
 }
 
 // Delivers part of w's stream; true if w has more and stays ready.
@@ -255,16 +262,9 @@ bool drain_worker(worker *w, DrainBudget &clock, bool discard) {
     {
         if (!lk.owns_lock()) lk.lock();
         w->delivering = false;
-        w->data_entries -= freed.entries;
-        w->data_bytes -= freed.bytes;
+        hand_back_room_locked(w, freed);
         bool slow_left = !batch.empty() || !w->stream.empty();
         if (!slow_left) w->slow_pending.store(false, std::memory_order_release);  // the fast lane reopens
-        // Wake a producer waiting at capacity only once half is free:
-        // one wakeup per half-capacity, not one per value.
-        if (w->space_waiters.load(std::memory_order_relaxed) && half_free_locked(w)) {
-            w->space_cv.notify_all();
-            w->woke_producer_at = std::chrono::steady_clock::now();
-        }
         more = slow_left || ring_readable(w);
         // A producer woken at capacity refills within microseconds: w stays
         // ready that long instead of a round trip through idle (a heavy
