@@ -118,16 +118,13 @@ constexpr auto kSpin = std::chrono::microseconds(50);
 
 void spin_briefly(worker *w, HomeCall *c, std::chrono::steady_clock::time_point deadline) {
     auto until = std::min(std::chrono::steady_clock::now() + kSpin, deadline);
-    for (unsigned i = 1;; i++) {
-        c->spin_cpu.store(sched_getcpu(), std::memory_order_relaxed);
-        bool stop = c->settled.load(std::memory_order_acquire) || w->abort_requested.load() ||
-                    (i % 8 == 0 && std::chrono::steady_clock::now() >= until);
-        if (stop) {
-            c->spin_cpu.store(-1, std::memory_order_relaxed);
-            return;
-        }
-        std::this_thread::yield();
-    }
+    poll_briefly(
+        [&] {
+            c->spin_cpu.store(sched_getcpu(), std::memory_order_relaxed);  // after each yield
+            return c->settled.load(std::memory_order_acquire) || w->abort_requested.load();
+        },
+        until, 1);
+    c->spin_cpu.store(-1, std::memory_order_relaxed);
 }
 
 // Under w->mu: the waiter leaves a call that has not begun; fn never runs.

@@ -111,15 +111,9 @@ public:
     void poll_for_reply() {
         int64_t due = reply_due_ns.load(std::memory_order_relaxed);
         if (due == 0) return;
-        for (unsigned i = 1; !wake_written.load(std::memory_order_acquire); i++) {
-            cpu_relax();
-            if (i % 16 != 0) continue;
-            if (steady_ns() >= due) {
-                reply_due_ns.compare_exchange_strong(due, 0, std::memory_order_relaxed);
-                return;
-            }
-            sched_yield();  // whoever is runnable on this CPU goes first
-        }
+        auto until = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(due));
+        if (!poll_briefly([this] { return wake_written.load(std::memory_order_acquire); }, until, 16))
+            reply_due_ns.compare_exchange_strong(due, 0, std::memory_order_relaxed);
     }
 
     void post_quit(int code) {

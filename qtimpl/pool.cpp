@@ -95,14 +95,7 @@ Pool &pool() {
 // spin then held the GUI off its CPU for the whole kSpin, ~30 times per
 // 1000 short workers (ftrace: the GUI preempted, the pool thread spinning).
 void spin_for_task(Pool &p) {
-    auto until = Clock::now() + kSpin;
-    do {
-        for (int i = 0; i < 64; i++) {
-            if (p.queued.load(std::memory_order_relaxed)) return;
-            cpu_relax();
-        }
-        std::this_thread::yield();  // whoever is runnable on this CPU goes first
-    } while (Clock::now() < until);
+    poll_briefly([&p] { return p.queued.load(std::memory_order_relaxed) != 0; }, Clock::now() + kSpin, 64);
 }
 
 void run_task(Task t) {

@@ -99,4 +99,22 @@ inline void cpu_relax() {
 #endif
 }
 
+// Polls done() for a moment before the caller sleeps (an answer expected
+// within microseconds costs no futex or eventfd wake-up then): true once
+// it holds, false at `until`. Yields the CPU every polls_per_yield tries:
+// the thread that will make done() true is often the one that shares this
+// CPU, and a pure spin held it off for the whole poll (the pool's spinner,
+// call_home's waiter and the home thread's reply poll each measured it).
+template <typename Pred>
+bool poll_briefly(Pred done, std::chrono::steady_clock::time_point until, unsigned polls_per_yield) {
+    for (;;) {
+        for (unsigned i = 0; i < polls_per_yield; i++) {
+            if (done()) return true;
+            cpu_relax();
+        }
+        if (std::chrono::steady_clock::now() >= until) return done();
+        std::this_thread::yield();  // whoever is runnable on this CPU goes first
+    }
+}
+
 }  // namespace qtw
