@@ -428,7 +428,8 @@ QTWORKER_API int  worker_yield_sized(worker_ctx *ctx, void *value, size_t size,
     nothing until resumed. EINVAL for NULL value or destroy. */
 QTWORKER_API int  worker_receive(worker_ctx *ctx, void **value, worker_destroy_fn *destroy,
                                  int timeout_ms);
-/** 1 once quit was asked, else 0; parks here first if a pause was asked. */
+/** 1 once quit was asked, else 0 (ETHREAD, negative, outside the function:
+    test == 1); parks here first if a pause was asked. */
 QTWORKER_API int  worker_abort_requested(worker_ctx *ctx);
 /** Set the function's result (last call wins); delivered as RETURNED. */
 QTWORKER_API int  worker_return(worker_ctx *ctx, void *value, worker_destroy_fn destroy);
@@ -512,7 +513,8 @@ QTWORKER_API FILE *worker_stderr(worker_ctx *ctx);
     A captured line never waits: if it has no worker, or the worker's stream
     holds `capacity` entries, it is only passed through, and counted
     (worker_capture_unattributed()). A stdio piece flushed without a newline
-    arrives as a line of its own. Replaces the C library's `stdout`/`stderr`
+    (fflush, a printf longer than stdio's 8 KiB buffer) arrives as a line of
+    its own. Replaces the C library's `stdout`/`stderr`
     pointers: call it while no worker is printing, not from a worker's
     function. Returns WORKER_EINVAL for unknown flags, WORKER_ESTATE if a
     capture is already on, WORKER_ETHREAD inside a worker function,

@@ -63,15 +63,24 @@ void give(worker *w, std::string &&line, int stream) {
     if (!w || !try_push_output(w, std::move(line), stream + 1)) capture().unattributed++;
 }
 
+// This thread's last write to a stream ended inside a line (a piece).
+thread_local bool piece_open[kStreams] = {false, false};
+
 // Path 1: the printing thread's worker, if it is inside a worker function.
 ssize_t cookie_write(void *cookie, const char *buf, size_t n) {
     auto *s = static_cast<CookieStream *>(cookie);
     write_all(s->fd.load(), buf, n);
     worker_ctx *ctx = current_ctx();
+    // The newline that ends a line this thread's stdio wrote out in pieces
+    // (a printf longer than its buffer, an fflush) ends the last piece, not
+    // an empty line of its own.
+    size_t skip = piece_open[s->stream] && n > 0 && buf[0] == '\n' ? 1 : 0;
     std::string partial;
-    split_lines(partial, buf, n, [&](std::string &&l) { give(ctx ? ctx->w : nullptr, std::move(l), s->stream); });
+    split_lines(partial, buf + skip, n - skip,
+                [&](std::string &&l) { give(ctx ? ctx->w : nullptr, std::move(l), s->stream); });
     // A piece without '\n' (an explicit fflush, a full buffer) is a line of
     // its own: the stream is shared by every thread, so it cannot be held.
+    piece_open[s->stream] = !partial.empty();
     if (!partial.empty()) give(ctx ? ctx->w : nullptr, std::move(partial), s->stream);
     return ssize_t(n);
 }

@@ -485,15 +485,17 @@ void unwatch_timeout(worker *w);
 FILE *open_output(worker *w, int stream_no);  // 1 = stdout, 2 = stderr
 void close_outputs(worker *w);                  // emits partial lines
 // Calls emit(line) for each complete line of buf, carrying the rest in
-// partial; a line reaching WORKER_MAX_LINE is emitted in pieces that long.
+// partial; a line longer than WORKER_MAX_LINE is emitted in pieces that
+// long. A full piece waits for the next byte: a line of exactly that
+// length (or a multiple) ends at its '\n' with no empty piece after it.
 template <typename F>
 void split_lines(std::string &partial, const char *buf, size_t n, F &&emit) {
     for (size_t i = 0; i < n; i++) {
-        if (buf[i] != '\n') partial.push_back(buf[i]);
-        if (buf[i] == '\n' || partial.size() >= WORKER_MAX_LINE) {
+        if (buf[i] == '\n' || partial.size() == WORKER_MAX_LINE) {
             emit(std::move(partial));
             partial.clear();
         }
+        if (buf[i] != '\n') partial.push_back(buf[i]);
     }
 }
 

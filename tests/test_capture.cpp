@@ -112,6 +112,47 @@ TEST(Capture, PrintfInsideAWorkerBecomesItsOutputAndStillReachesTheTerminal) {
     worker_unref(w);
 }
 
+// Long printf lines (a printf longer than stdio's buffer is written out in
+// pieces, each a line of its own): pieces that add up to the line, none
+// longer than WORKER_MAX_LINE, and no empty piece after a line of exactly
+// that length or a multiple (an outside attack program saw one); every
+// byte passed through.
+TEST(Capture, LongPrintfLinesArriveInPiecesOfTheLongestLineWithoutAnEmptyOne) {
+    FileOnFd out(1);
+    ASSERT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDOUT), WORKER_OK);
+    static const size_t kLens[] = {WORKER_MAX_LINE - 1, WORKER_MAX_LINE, WORKER_MAX_LINE + 1,
+                                   2 * WORKER_MAX_LINE};
+    worker *w = worker_create([](worker_ctx *, void *) {
+        for (size_t n : kLens) {
+            std::printf("%s\n", std::string(n, 'x').c_str());
+            std::printf("next\n");
+        }
+        std::fflush(stdout);
+    }, nullptr, nullptr, nullptr);
+    Recorder r(w);
+    worker_start(w);
+    ASSERT_TRUE(r.wait_finished());
+    ASSERT_EQ(worker_capture_stdio(0), WORKER_OK);
+    out.restore();
+    std::vector<std::string> got = outputs(r, "stdout");
+    size_t k = 0;
+    for (size_t n : kLens) {
+        size_t sum = 0;
+        while (k < got.size() && got[k] != "next") {
+            EXPECT_FALSE(got[k].empty()) << "an empty piece after a line of " << n;
+            EXPECT_LE(got[k].size(), size_t(WORKER_MAX_LINE));
+            sum += got[k++].size();
+        }
+        EXPECT_EQ(sum, n);
+        ASSERT_LT(k, got.size());
+        k++;  // "next"
+    }
+    EXPECT_EQ(k, got.size());
+    std::string passed = out.text();
+    EXPECT_TRUE(contains(passed, (std::string(2 * WORKER_MAX_LINE, 'x') + "\nnext\n").c_str()));
+    worker_unref(w);
+}
+
 TEST(Capture, StderrLinesGoToTheWorkerWithStreamNameStderr) {
     FileOnFd err(2);
     ASSERT_EQ(worker_capture_stdio(WORKER_CAPTURE_STDERR), WORKER_OK);

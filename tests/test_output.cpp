@@ -103,6 +103,37 @@ TEST(Output, VeryLongLinesAreSplitNotLost) {
     worker_unref(w);
 }
 
+// A line of exactly WORKER_MAX_LINE characters (or a multiple) is not
+// longer than the longest: it ends at its newline, with no empty piece
+// after it (an outside attack program saw one), written at once or a
+// character at a time.
+TEST(Output, LinesOfExactlyTheMaximumLengthGetNoEmptyPieceAfterThem) {
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        worker *w = worker_create(
+            [](worker_ctx *ctx, void *arg) {
+                FILE *out = worker_stdout(ctx);
+                for (size_t n : {size_t(WORKER_MAX_LINE), size_t(WORKER_MAX_LINE) * 2}) {
+                    std::string line(n, 'x');
+                    if (arg)
+                        for (char c : line) fputc(c, out);
+                    else
+                        fputs(line.c_str(), out);
+                    fputs("\nnext\n", out);
+                }
+            },
+            bytewise ? &bytewise : nullptr, nullptr, nullptr);
+        ASSERT_NE(w, nullptr);
+        Recorder r(w);
+        worker_start(w);
+        ASSERT_TRUE(r.wait_finished());
+        std::vector<size_t> sizes;
+        for (const std::string &l : lines(r)) sizes.push_back(l.size());
+        const size_t m = WORKER_MAX_LINE;
+        EXPECT_EQ(sizes, (std::vector<size_t>{m, 4, m, m, 4})) << "bytewise " << bytewise;
+        worker_unref(w);
+    }
+}
+
 TEST(Output, FloodStaysBoundedEvenUnderQueueAndLosesNothing) {
     worker_options o;
     worker_options_init(&o);
