@@ -41,6 +41,7 @@ struct Freed {
 
 // One entry: shown to the callbacks, run (a call_home), or destroyed.
 static void handle(worker *w, Entry &e, bool discard, Freed &freed) {
+    if (e.type == WORKER_EV_PAUSED || e.type == WORKER_EV_FINISHED) dispatcher_reply_delivered(w);
     if (e.type == WORKER_EV_FINISHED) {
         freed.finished = true;
         flush_delivered(w);  // a FINISHED callback sees every delivered value destroyed

@@ -65,6 +65,7 @@ public:
     // clock, ns; 0: none): see expect_reply. wake_written: a wake-up was
     // written since the home thread last took one (what that poll waits for).
     std::atomic<int64_t> reply_due_ns{0};
+    std::atomic<int> replies_due{0};
     std::atomic<bool> wake_written{false};
 
     Dispatcher() {
@@ -102,9 +103,19 @@ public:
     // spinner does: the worker it waits for may share its CPU, and a pure
     // poll held that worker off for the whole kReplyPoll (one CPU-bound
     // process beside the bench: pause p50 230 us; yielding: 28 us).
-    void expect_reply() {
+    // The poll also ends once every reply asked for was delivered (counted
+    // per worker by reply_expected): no poll left over after PAUSED came.
+    void expect_reply(worker *w) {
+        if (!w->reply_expected.exchange(true)) replies_due.fetch_add(1, std::memory_order_relaxed);
         reply_due_ns.store(steady_ns() + std::chrono::nanoseconds(kReplyPoll).count(),
                            std::memory_order_relaxed);
+    }
+
+    // In the home thread: w's PAUSED or FINISHED is being delivered.
+    void reply_delivered(worker *w) {
+        if (!w->reply_expected.exchange(false)) return;
+        if (replies_due.fetch_sub(1, std::memory_order_relaxed) == 1)
+            reply_due_ns.store(0, std::memory_order_relaxed);  // a later ask stores it again
     }
 
     // In the home thread, as its loop is about to sleep.
@@ -370,7 +381,11 @@ bool dispatcher_is_current_thread(const Dispatcher *d) {
 
 bool dispatcher_schedule(Dispatcher *d, worker *w) { return d->schedule(w); }
 
-void dispatcher_expect_reply(Dispatcher *d) { d->expect_reply(); }
+void dispatcher_expect_reply(Dispatcher *d, worker *w) { d->expect_reply(w); }
+
+void dispatcher_reply_delivered(worker *w) {
+    if (w->reply_expected.load(std::memory_order_relaxed)) w->dispatcher->reply_delivered(w);
+}
 
 bool home_is_awaiting(const worker *w) {
     return w->dispatcher && w->dispatcher->awaiting.load(std::memory_order_acquire) > 0;

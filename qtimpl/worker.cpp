@@ -110,7 +110,7 @@ int control(worker *w, F &&change) {
         h->pause_cv.notify_all();
         h->space_cv.notify_all();
     }
-    if (reply_home) qtw::dispatcher_expect_reply(reply_home);
+    if (reply_home) qtw::dispatcher_expect_reply(reply_home, h.get());
     return WORKER_OK;
 }
 

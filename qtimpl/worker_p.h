@@ -287,6 +287,7 @@ struct WorkerLocked {
     // Producers asleep for room: changed under mu; the dispatcher also
     // reads it without the lock during a turn (settle_turn).
     std::atomic<size_t> space_waiters{0};
+    std::atomic<bool> reply_expected{false};  // its home polls for PAUSED / FINISHED
     size_t waiting_size = 0;        // the size a producer waits to push (0: none)
     // Sent values and piped ones, in order. A ChunkQueue, not a deque: an
     // empty std::deque allocates 576 bytes, for every worker.
@@ -534,7 +535,8 @@ QObject *dispatcher_object(Dispatcher *d);  // lives on its home thread
 bool dispatcher_schedule(Dispatcher *d, worker *w);
 // A PAUSED or FINISHED the home thread asked for is due soon: its loop
 // polls for it briefly before it sleeps (dispatcher.cpp expect_reply).
-void dispatcher_expect_reply(Dispatcher *d);
+void dispatcher_expect_reply(Dispatcher *d, worker *w);
+void dispatcher_reply_delivered(worker *w);  // home thread, as PAUSED / FINISHED is delivered
 // While the home thread waits (worker_await), no producer homed there waits
 // for room: everything the awaited worker waits on (itself, a serial group's
 // earlier members, a pipeline's stages) keeps moving. wait_for_space_locked

@@ -5,9 +5,12 @@
 // the poll depends on the worker getting a CPU.
 #include "harness.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <vector>
 
 #include <sys/resource.h>
 
@@ -27,6 +30,28 @@ double thread_cpu_ms() {
     getrusage(RUSAGE_THREAD, &u);
     auto ms = [](const timeval &t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
     return ms(u.ru_utime) + ms(u.ru_stime);
+}
+
+// This thread's CPU time, precisely (the scheduler's own account).
+int64_t thread_cpu_ns() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+// Median CPU time of the home thread over 2 ms of its idle loop after each
+// call of before_pump (20 rounds).
+template <typename F>
+int64_t idle_pump_cpu_ns(F before_pump) {
+    std::vector<int64_t> used;
+    for (int r = 0; r < 20; r++) {
+        before_pump();
+        int64_t t0 = thread_cpu_ns();
+        pump_for(2);
+        used.push_back(thread_cpu_ns() - t0);
+    }
+    std::sort(used.begin(), used.end());
+    return used[used.size() / 2];
 }
 
 void busy_us(int us) {
@@ -99,4 +124,31 @@ TEST(ReplyPoll, AReplyThatNeverComesCostsTheHomeThreadAMomentOnly) {
     EXPECT_LT(used, 30.0);
     EXPECT_EQ(j.rec->count(WORKER_EV_PAUSED), 0);
     stop = true;
+}
+
+// The poll ends once the reply it waited for was delivered: the idle loop
+// right after PAUSED costs what an idle loop costs, not the rest of the
+// 200 us (measured by the thread's CPU time, against plain idle pumps).
+TEST(ReplyPoll, ThePollEndsOnceTheReplyIsDelivered) {
+    Job j([](worker_ctx *ctx) {
+        for (;;) {
+            busy_us(10);
+            if (worker_yield(ctx, nullptr, nullptr, nullptr, nullptr) == WORKER_ABORTED) return;
+        }
+    });
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_STARTED));
+    int paused = 0;
+    auto pause_once = [&](bool then_wait_out_the_poll) {
+        ASSERT_EQ(worker_resume(j.w), WORKER_OK);
+        pump_for(1);
+        ASSERT_EQ(worker_pause(j.w), WORKER_OK);
+        ASSERT_TRUE(j.rec->wait_for(WORKER_EV_PAUSED, ++paused));
+        if (then_wait_out_the_poll) pump_for(1);  // 200 us passed: a plain idle loop
+    };
+    int64_t idle = idle_pump_cpu_ns([&] { pause_once(true); });
+    int64_t after_reply = idle_pump_cpu_ns([&] { pause_once(false); });
+    std::printf("home thread CPU per 2 ms idle pump: %.1f us idle, %.1f us right after PAUSED\n",
+                idle / 1e3, after_reply / 1e3);
+    EXPECT_LT(after_reply, idle + 100000) << "polled on after the reply (up to 200 us)";
 }
