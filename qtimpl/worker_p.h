@@ -273,6 +273,7 @@ struct WorkerLocked {
     bool failed = false;
     bool timed_out = false;
     bool arg_consumed = false;
+    std::atomic<bool> reply_expected{false};  // its home polls for PAUSED / FINISHED (in padding)
     int fail_code = 0;
     std::string fail_message;
     void *result = nullptr;
@@ -287,7 +288,6 @@ struct WorkerLocked {
     // Producers asleep for room: changed under mu; the dispatcher also
     // reads it without the lock during a turn (settle_turn).
     std::atomic<size_t> space_waiters{0};
-    std::atomic<bool> reply_expected{false};  // its home polls for PAUSED / FINISHED
     size_t waiting_size = 0;        // the size a producer waits to push (0: none)
     // Sent values and piped ones, in order. A ChunkQueue, not a deque: an
     // empty std::deque allocates 576 bytes, for every worker.
