@@ -111,7 +111,8 @@ public:
                            std::memory_order_relaxed);
     }
 
-    // In the home thread: w's PAUSED or FINISHED is being delivered.
+    // w's PAUSED or FINISHED is being delivered (in the home thread), or
+    // the pause it answered was cancelled.
     void reply_delivered(worker *w) {
         if (!w->reply_expected.exchange(false)) return;
         if (replies_due.fetch_sub(1, std::memory_order_relaxed) == 1)
@@ -381,7 +382,12 @@ bool dispatcher_is_current_thread(const Dispatcher *d) {
 
 bool dispatcher_schedule(Dispatcher *d, worker *w) { return d->schedule(w); }
 
-void dispatcher_expect_reply(Dispatcher *d, worker *w) { d->expect_reply(w); }
+void dispatcher_reply_asked(worker *w, bool asked) {
+    if (asked)
+        w->dispatcher->expect_reply(w);
+    else
+        w->dispatcher->reply_delivered(w);  // it will not come: no longer counted
+}
 
 void dispatcher_reply_delivered(worker *w) {
     if (w->reply_expected.load(std::memory_order_relaxed)) w->dispatcher->reply_delivered(w);

@@ -94,7 +94,6 @@ int control(worker *w, F &&change) {
     Handle h(w);  // keeps w alive until the wake-up below
     if (!h) return WORKER_EINVAL;
     bool wake;
-    qtw::Dispatcher *reply_home = nullptr;
     // A RESUMED queued below reaches the home thread last, after the
     // parked worker's wake-up: that is what resume's latency is.
     qtw::ScheduleAfterUnlock schedule;
@@ -103,14 +102,15 @@ int control(worker *w, F &&change) {
         if (ended(h.get())) return WORKER_ESTATE;
         bool was_asked = asks_for_reply(h.get());
         wake = change(h.get(), lk);
-        if (!was_asked && asks_for_reply(h.get())) reply_home = h->dispatcher;
+        // Under mu: the reply cannot be delivered before it is expected.
+        bool asked = asks_for_reply(h.get());
+        if (asked != was_asked) qtw::dispatcher_reply_asked(h.get(), asked);  // or cancelled
         if (h->poke) h->poke(h.get());  // a process worker's proxy (process.cpp)
     }
     if (wake) {
         h->pause_cv.notify_all();
         h->space_cv.notify_all();
     }
-    if (reply_home) qtw::dispatcher_expect_reply(reply_home, h.get());
     return WORKER_OK;
 }
 

@@ -535,7 +535,9 @@ QObject *dispatcher_object(Dispatcher *d);  // lives on its home thread
 bool dispatcher_schedule(Dispatcher *d, worker *w);
 // A PAUSED or FINISHED the home thread asked for is due soon: its loop
 // polls for it briefly before it sleeps (dispatcher.cpp expect_reply).
-void dispatcher_expect_reply(Dispatcher *d, worker *w);
+// Under w->mu.
+// asked: false when a pause still pending was cancelled (worker_resume).
+void dispatcher_reply_asked(worker *w, bool asked);
 void dispatcher_reply_delivered(worker *w);  // home thread, as PAUSED / FINISHED is delivered
 // While the home thread waits (worker_await), no producer homed there waits
 // for room: everything the awaited worker waits on (itself, a serial group's

@@ -152,3 +152,25 @@ TEST(ReplyPoll, ThePollEndsOnceTheReplyIsDelivered) {
                 idle / 1e3, after_reply / 1e3);
     EXPECT_LT(after_reply, idle + 100000) << "polled on after the reply (up to 200 us)";
 }
+
+// A pause cancelled before the worker saw it (worker_resume) asks for no
+// reply any more: the loop does not poll for it.
+TEST(ReplyPoll, ACancelledPauseLeavesNoPoll) {
+    std::atomic<bool> stop{false};
+    Job j([&](worker_ctx *) {
+        while (!stop.load()) {  // no library call: a pause is never seen
+        }
+    });
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_STARTED));
+    int64_t idle = idle_pump_cpu_ns([] { pump_for(1); });
+    int64_t cancelled = idle_pump_cpu_ns([&] {
+        ASSERT_EQ(worker_pause(j.w), WORKER_OK);
+        ASSERT_EQ(worker_resume(j.w), WORKER_OK);
+    });
+    std::printf("home thread CPU per 2 ms idle pump: %.1f us idle, %.1f us after a cancelled pause\n",
+                idle / 1e3, cancelled / 1e3);
+    EXPECT_LT(cancelled, idle + 100000) << "polled for a reply that will not come";
+    EXPECT_EQ(j.rec->count(WORKER_EV_PAUSED), 0);
+    stop = true;
+}
