@@ -275,7 +275,7 @@ QTWORKER_API void worker_set_error_handler(worker_callback cb, void *user_data);
 QTWORKER_API int  worker_start(worker *w);
 /** Queue a value for the worker's next worker_receive or receiving
     worker_yield (FIFO, NULL is a value, nothing lost). Allowed before start.
-    ESTATE (value destroyed) once its input is closed. */
+    ESTATE (value destroyed) once its input is closed or its scope closed. */
 QTWORKER_API int  worker_send(worker *w, void *value, worker_destroy_fn destroy);
 /** End w's input (any thread, also before start): later sends give ESTATE;
     worker_receive gives WORKER_EOF once all sent before was received. Workers
@@ -291,8 +291,9 @@ QTWORKER_API int  worker_close_input(worker *w);
     have ended, to's input closes. When `to` ends or is quit, or its input is
     closed, the workers still piped into it are quit (a yield into it gives
     ABORTED); values it never received are destroyed when it ends. ESTATE:
-    from started or piped already, `to` ended, quit or closed. EINVAL: NULL,
-    from == to, a loop of pipes. A process worker may be either end (what is
+    from started, piped already or in a closed scope, `to` ended, quit or
+    closed. EINVAL: NULL, from == to, a loop of pipes, a path of pipes between
+    two members of one serial group (the first to run would wait for the other). A process worker may be either end (what is
     piped into one must be worker_bytes *; its helper's receive counts). */
 QTWORKER_API int  worker_pipe(worker *from, worker *to);
 /** Ask the worker to park at its next worker_yield / worker_abort_requested;
@@ -384,7 +385,8 @@ QTWORKER_API worker_scope *worker_scope_new(const char *name);
       undelivered, but an ERRORED still reaches the error handler
       (worker_set_error_handler), never silent; worker_list lists them until
       they end.
-    - Afterwards worker_start and worker_connect on its workers give ESTATE;
+    - Afterwards worker_start, worker_connect, worker_send and worker_pipe
+      (from them) on its workers give ESTATE;
       creating into a closed scope gives NULL with ESTATE; a create racing
       the close is either closed with it or refused, never outside it.
     - Handles stay valid until unref'd; FINISHED is not delivered to them

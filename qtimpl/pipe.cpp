@@ -63,6 +63,30 @@ bool makes_cycle(const worker *from, const worker *to) {
     return false;
 }
 
+// Would a path of pipes join two members of one serial group (from or a
+// worker piped into it, to or a worker it pipes into)? The first of them to
+// run holds the group's slot while it waits for the other — its sink to
+// take values, or its source to send them — so neither ends. Under the
+// pipes mutex; groups are fixed at creation.
+bool joins_serial_group(const worker *from, const worker *to) {
+    std::vector<const std::string *> below;  // the groups of to's chain of sinks
+    for (const worker *x = to; x;) {
+        if (!x->group.empty()) below.push_back(&x->group);
+        const Link *l = x->pipe_out.get();
+        x = l && l->holds_to ? l->to : nullptr;
+    }
+    std::vector<const worker *> above{from};  // from and its sources, transitively
+    while (!below.empty() && !above.empty()) {
+        const worker *u = above.back();
+        above.pop_back();
+        for (const std::string *g : below)
+            if (u->group == *g) return true;
+        for (auto &l : u->pipe_in)
+            if (const worker *f = l->from.load()) above.push_back(f);
+    }
+    return false;
+}
+
 // The sources still piped into `to`, each with a temporary reference.
 std::vector<worker *> sources_of(worker *to) {
     for (;;) {
@@ -290,7 +314,7 @@ int worker_pipe(worker *from, worker *to) {
     int rc = qtw::guarded([&]() -> int {
         auto link = std::make_shared<qtw::Link>();
         std::lock_guard<std::mutex> lk(qtw::pipes_mutex());
-        if (qtw::makes_cycle(from, to)) return WORKER_EINVAL;
+        if (qtw::makes_cycle(from, to) || qtw::joins_serial_group(from, to)) return WORKER_EINVAL;
         to->pipe_in.reserve(to->pipe_in.size() + 1);  // nothing can throw below
         // One worker's mu at a time (a yield takes from's, then to's): first
         // count the source in to, then claim from. A close, quit or end of
@@ -309,7 +333,9 @@ int worker_pipe(worker *from, worker *to) {
         link->policy = from->policy;
         {
             std::lock_guard<qtw::StreamMutex> lf(from->mu);
-            if (from->phase == qtw::Phase::Created && !from->pipe_out) {
+            // A closed scope's unstarted worker never runs: to's input would
+            // wait for it for ever.
+            if (from->phase == qtw::Phase::Created && !from->pipe_out && !from->scope_closed) {
                 from->pipe_out = link;
                 to->total_refs.fetch_add(1);  // the link's reference, until from has ended
                 to->pipe_in.push_back(std::move(link));

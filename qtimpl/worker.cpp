@@ -349,7 +349,8 @@ int worker_send(worker *w, void *value, worker_destroy_fn destroy) {
     if (h) {
         try {
             std::lock_guard<qtw::StreamMutex> lk(h->mu);
-            if (!ended(h.get()) && !h->input_closed) {
+            // A closed scope's worker never receives it (quit, or never runs).
+            if (!ended(h.get()) && !h->input_closed && !h->scope_closed) {
                 qtw::fault::check(qtw::fault::Inbox);
                 h->inbox.push_back({value, destroy});  // strong guarantee: on throw not queued
                 qtw::wake_receiver_locked(h.get());

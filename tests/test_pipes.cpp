@@ -423,6 +423,30 @@ TEST(PipeBadInput, NullAndSelfAndLoops) {
     EXPECT_EQ(c.rec->outcome(), WORKER_EV_RETURNED);
 }
 
+// A path of pipes between two members of one serial group: the first to
+// run would hold the group while it waits for the other (an outside attack
+// program's BLOCK source and its sink, both live after 1.5 s). Refused,
+// directly and through an ungrouped worker in between, either way round.
+TEST(PipeBadInput, APathBetweenMembersOfOneSerialGroupIsRefused) {
+    worker_options g;
+    worker_options_init(&g);
+    g.group = "instrument";
+    worker_options h = g;
+    h.group = "other";
+    Job a([](worker_ctx *) {}, &g), b([](worker_ctx *) {}, &g), mid([](worker_ctx *) {}),
+        c([](worker_ctx *) {}, &g), other([](worker_ctx *) {}, &h);
+    EXPECT_EQ(worker_pipe(a.w, b.w), WORKER_EINVAL) << "source and sink in one group";
+    EXPECT_EQ(worker_pipe(b.w, a.w), WORKER_EINVAL);
+    ASSERT_EQ(worker_pipe(a.w, mid.w), WORKER_OK);
+    EXPECT_EQ(worker_pipe(mid.w, c.w), WORKER_EINVAL) << "a -> mid -> c, a and c in one group";
+    ASSERT_EQ(worker_pipe(mid.w, other.w), WORKER_OK) << "another group is fine";
+    EXPECT_EQ(worker_pipe(b.w, c.w), WORKER_EINVAL);
+    // The accepted chain runs and ends.
+    for (Job *j : {&other, &mid, &a}) ASSERT_EQ(j->start(), WORKER_OK);
+    for (Job *j : {&other, &mid, &a}) ASSERT_TRUE(j->rec->wait_finished());
+    EXPECT_EQ(other.rec->outcome(), WORKER_EV_RETURNED);
+}
+
 TEST(PipeBadInput, PipeAfterStartOrIntoAnEndedSink) {
     reset_payloads();
     Job started([](worker_ctx *) {}), sink([](worker_ctx *) {}), other([](worker_ctx *) {});

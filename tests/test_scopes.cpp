@@ -151,6 +151,13 @@ TEST_F(Scopes, UnstartedWorkersNeverRun) {
     EXPECT_EQ(c.destroyed.load(), c.made.load());
     EXPECT_EQ(worker_start(w), WORKER_ESTATE);
     EXPECT_EQ(worker_start(paused), WORKER_ESTATE);
+    // Nothing will ever receive a value or run a pipe's source (an outside
+    // attack program's send got OK): refused, the value destroyed at once.
+    th::reset_payloads();
+    EXPECT_EQ(worker_send(w, th::payload(1), th::payload_free), WORKER_ESTATE);
+    EXPECT_EQ(th::payloads_alive(), 0);
+    th::Job sink([](worker_ctx *) {});
+    EXPECT_EQ(worker_pipe(w, sink.w), WORKER_ESTATE) << "its sink's input would never close";
     pump_for(50);
     EXPECT_EQ(ran.load(), 0);
     EXPECT_EQ(c.calls.load(), 0);
