@@ -75,13 +75,18 @@ ssize_t cookie_write(void *cookie, const char *buf, size_t n) {
     // (a printf longer than its buffer, an fflush) ends the last piece, not
     // an empty line of its own.
     size_t skip = piece_open[s->stream] && n > 0 && buf[0] == '\n' ? 1 : 0;
-    std::string partial;
-    split_lines(partial, buf + skip, n - skip,
-                [&](std::string &&l) { give(ctx ? ctx->w : nullptr, std::move(l), s->stream); });
-    // A piece without '\n' (an explicit fflush, a full buffer) is a line of
-    // its own: the stream is shared by every thread, so it cannot be held.
-    piece_open[s->stream] = !partial.empty();
-    if (!partial.empty()) give(ctx ? ctx->w : nullptr, std::move(partial), s->stream);
+    worker *w = ctx ? ctx->w : nullptr;
+    try {
+        std::string partial;
+        split_lines(partial, buf + skip, n - skip,
+                    [&](const std::string &l) { give(w, std::string(l), s->stream); });
+        // A piece without '\n' (an explicit fflush, a full buffer) is a line of
+        // its own: the stream is shared by every thread, so it cannot be held.
+        piece_open[s->stream] = !partial.empty();
+        if (!partial.empty()) give(w, std::move(partial), s->stream);
+    } catch (const std::bad_alloc &) {
+        capture().unattributed++;  // passed through above; never thrown into printf's caller
+    }
     return ssize_t(n);
 }
 
@@ -139,13 +144,23 @@ void reader_main(int rd0, int rd1, int out0, int out1, int stop_fd) {
             if (k <= 0) continue;
             got = true;
             write_all(out[i], buf, size_t(k));
-            split_lines(partial[i], buf, size_t(k), [&](std::string &&l) { attribute(std::move(l), i); });
+            try {
+                split_lines(partial[i], buf, size_t(k), [&](const std::string &l) { attribute(std::string(l), i); });
+            } catch (const std::bad_alloc &) {
+                capture().unattributed++;  // passed through; the thread goes on
+                partial[i].clear();
+            }
         }
         if (fds[kStreams].revents & POLLIN) stopping = true;
         if (stopping && !got) break;
     }
-    for (int i = 0; i < kStreams; i++)
-        if (!partial[i].empty()) attribute(std::move(partial[i]), i);
+    for (int i = 0; i < kStreams; i++) {
+        try {
+            if (!partial[i].empty()) attribute(std::move(partial[i]), i);
+        } catch (const std::bad_alloc &) {
+            capture().unattributed++;
+        }
+    }
 }
 
 CookieStream *guarded_cookie_for(int i) {

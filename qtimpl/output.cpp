@@ -1,6 +1,7 @@
 // Worker output: worker_stdout()/worker_stderr() hand the worker a FILE *
 // (glibc fopencookie) whose complete lines become OUTPUT events, in order with
 // the worker's other events. Lines longer than WORKER_MAX_LINE are split.
+#include "fault.h"
 #include "worker_p.h"
 
 #include <cstdio>
@@ -19,11 +20,21 @@ struct OutputStream {
 
 namespace {
 
-void emit_line(OutputStream *o, std::string &&line) {
-    Entry e(WORKER_EV_OUTPUT);
-    e.text = std::make_unique<std::string>(std::move(line));
-    e.code = o->stream_no;
-    push_data(o->w, std::move(e));  // waits at capacity: output is never dropped
+// Output is never dropped: this waits at capacity (push_data) and for
+// memory. Nothing is thrown either: the caller is the C library's stdio,
+// called from the worker's C code (a bad_alloc escaped through fprintf).
+void emit_line(OutputStream *o, const std::string &line) {
+    for (;;) {
+        try {
+            Entry e(WORKER_EV_OUTPUT);
+            fault::check(fault::Text);
+            e.text = std::make_unique<std::string>(line);
+            e.code = o->stream_no;
+            if (push_data(o->w, std::move(e)) != WORKER_ENOMEM) return;  // ENOMEM destroyed e
+        } catch (const std::bad_alloc &) {
+        }
+        wait_for_memory();
+    }
 }
 
 // The home thread only writes a worker's FILE through exit()'s unlocked
@@ -39,13 +50,20 @@ bool written_by_home_thread(const OutputStream *o) {
 ssize_t write_lines(void *cookie, const char *buf, size_t size) {
     auto *o = static_cast<OutputStream *>(cookie);
     if (written_by_home_thread(o)) return (ssize_t)size;
-    split_lines(o->partial, buf, size, [o](std::string &&line) { emit_line(o, std::move(line)); });
+    size_t done = 0;
+    while (done < size) {
+        try {
+            split_lines(o->partial, buf, size, [o](const std::string &line) { emit_line(o, line); }, done);
+        } catch (const std::bad_alloc &) {
+            wait_for_memory();  // the line being made: then on from the byte it stopped at
+        }
+    }
     return (ssize_t)size;
 }
 
 int close_lines(void *cookie) {
     auto *o = static_cast<OutputStream *>(cookie);
-    if (!o->partial.empty()) emit_line(o, std::move(o->partial));  // a last line without '\n'
+    if (!o->partial.empty()) emit_line(o, o->partial);  // a last line without '\n'
     delete o;
     return 0;
 }

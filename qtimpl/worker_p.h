@@ -489,15 +489,22 @@ void close_outputs(worker *w);                  // emits partial lines
 // partial; a line longer than WORKER_MAX_LINE is emitted in pieces that
 // long. A full piece waits for the next byte: a line of exactly that
 // length (or a multiple) ends at its '\n' with no empty piece after it.
+// `done` counts the bytes taken: emit and partial may throw bad_alloc
+// (partial intact), and a retry from `done` emits every line exactly once.
 template <typename F>
-void split_lines(std::string &partial, const char *buf, size_t n, F &&emit) {
-    for (size_t i = 0; i < n; i++) {
-        if (buf[i] == '\n' || partial.size() == WORKER_MAX_LINE) {
-            emit(std::move(partial));
+void split_lines(std::string &partial, const char *buf, size_t n, F &&emit, size_t &done) {
+    for (; done < n; done++) {
+        if (buf[done] == '\n' || partial.size() == WORKER_MAX_LINE) {
+            emit(static_cast<const std::string &>(partial));
             partial.clear();
         }
-        if (buf[i] != '\n') partial.push_back(buf[i]);
+        if (buf[done] != '\n') partial.push_back(buf[done]);
     }
+}
+template <typename F>
+void split_lines(std::string &partial, const char *buf, size_t n, F &&emit) {
+    size_t done = 0;
+    split_lines(partial, buf, n, std::forward<F>(emit), done);
 }
 
 // A captured line (capture.cpp) as an OUTPUT event of w, without waiting:

@@ -87,6 +87,38 @@ TEST(Faults, ControlEventsWaitForMemoryAndAreNeverLost) {
     EXPECT_EQ(j.rec->types(), (Types{WORKER_EV_STARTED, WORKER_EV_RETURNED, WORKER_EV_FINISHED}));
 }
 
+// A printed line whose event cannot be made waits for memory: every line
+// arrives once, in order, and nothing is thrown through fprintf into the
+// worker's code (an outside attack program caught a bad_alloc there, and a
+// line fprintf had reported written never arrived). Both allocations: the
+// line's text and the stream's chunk.
+TEST(Faults, PrintedLinesWaitForMemoryAndNothingIsThrownIntoStdio) {
+    for (fault::Point p : {fault::Text, fault::StreamChunk}) {
+        Disarm d;
+        std::atomic<bool> armed{false};
+        Job j([&](worker_ctx *ctx) {
+            FILE *out = worker_stdout(ctx);
+            while (!armed.load()) {
+            }
+            for (int i = 0; i < 20; i++) fprintf(out, "line %d\n", i);
+            worker_return(ctx, nullptr, nullptr);
+        });
+        ASSERT_EQ(j.start(), WORKER_OK);
+        ASSERT_TRUE(j.rec->wait_for(WORKER_EV_STARTED));
+        fault::arm(p, 1, 2);  // the next one fails, and every 2nd after
+        armed = true;
+        ASSERT_TRUE(j.rec->wait_finished());
+        fault::disarm_all();
+        EXPECT_GT(fault::failures(p), 0);
+        std::vector<std::string> lines;
+        for (const Rec &e : j.rec->events())
+            if (e.type == WORKER_EV_OUTPUT) lines.push_back(e.message);
+        ASSERT_EQ(lines.size(), 20u) << "point " << p;
+        for (int i = 0; i < 20; i++) EXPECT_EQ(lines[size_t(i)], "line " + std::to_string(i));
+        EXPECT_EQ(j.rec->outcome(), WORKER_EV_RETURNED);
+    }
+}
+
 TEST(Faults, CreateFailuresReturnNullWithENOMEMAndDestroyTheArg) {
     Disarm d;
     reset_payloads();
