@@ -126,7 +126,9 @@ void body(worker_ctx *ctx, void *arg) {
             expect_rc("worker_pause(self)", worker_pause(t->w), {WORKER_OK});
         } else if (r < 95) {
             int rc = worker_send(t->w, make(K_SENT, t), pl_free);  // before reading the flag
-            expect_rc("worker_send(self)", rc, {WORKER_OK, t->input_may_close ? WORKER_ESTATE : WORKER_OK});
+            // ESTATE once its input may have closed, or its scope (closing any time).
+            bool may_refuse = t->input_may_close || t->scope >= 0;
+            expect_rc("worker_send(self)", rc, {WORKER_OK, may_refuse ? WORKER_ESTATE : WORKER_OK});
         } else if (r < 96 && i % 2) {
             std::this_thread::sleep_for(std::chrono::microseconds(50));
         } else if (r < 96) {
