@@ -85,10 +85,11 @@ std::initializer_list<long> control_codes(const H &h) {
     return h.t->ended ? state : either;
 }
 
-// send: as control_codes, and ESTATE once its input may have closed.
+// send: as control_codes, and ESTATE once its input may have closed or its
+// scope's close began.
 std::initializer_list<long> send_codes(const H &h) {
     static const std::initializer_list<long> either{WORKER_OK, WORKER_ESTATE};
-    if (h.k == H_HELD && h.t->input_may_close && !h.t->ended) return either;
+    if (h.k == H_HELD && !h.t->ended && (h.t->input_may_close || scope_closing(*h.t))) return either;
     return control_codes(h);
 }
 

@@ -131,6 +131,9 @@ void record(worker_event *ev, void *wt);
 void sentinel(void *wt);  // the recorder's user_data destroy: the worker was freed
 void count_error(worker_event *ev, void *);
 
+// Its scope's close began (here or on another thread): sends are refused.
+inline bool scope_closing(const WT &t) { return t.closed.load() || t.thread_closing.load(); }
+
 // ---- fuzz_scopes.cpp
 worker_scope *pick_scope(In &in);  // open (maybe new), closed, or NULL
 void close_scope(worker_scope *s, int timeout_ms);  // an open one, from this thread

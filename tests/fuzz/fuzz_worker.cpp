@@ -276,7 +276,7 @@ void body_self(In &in, WT *t) {  // owner-side calls on itself: OK while its fun
     default: {
         Value v = make_value(in, t);
         int rc = worker_send(t->w, v.v, v.d);
-        if (t->input_may_close)
+        if (t->input_may_close || scope_closing(*t))
             expect("send(self)", rc, {WORKER_OK, WORKER_ESTATE});
         else
             expect("send(self)", rc, {WORKER_OK});
