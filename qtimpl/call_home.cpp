@@ -61,6 +61,7 @@ Registry &registry() {
     static Registry *r = new Registry;
     return *r;
 }
+QTW_MAKE_AT_LOAD(registry);
 
 void link_locked(Registry &r, HomeCall *c) {
     c->next = r.head;

@@ -27,6 +27,7 @@ static const std::shared_ptr<ConnectionSnapshot> &no_connections() {
     static auto *none = new std::shared_ptr<ConnectionSnapshot>(std::make_shared<ConnectionSnapshot>());
     return *none;
 }
+QTW_MAKE_AT_LOAD(no_connections);
 
 static bool ring_readable(worker *w) {
     YieldRing *r = w->ring.load(std::memory_order_acquire);

@@ -305,6 +305,7 @@ Dispatchers &dispatchers() {
     static Dispatchers *d = new Dispatchers;
     return *d;
 }
+QTW_MAKE_AT_LOAD(dispatchers);
 
 }  // namespace
 

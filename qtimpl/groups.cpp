@@ -24,6 +24,7 @@ Groups &groups() {
     static Groups *g = new Groups;
     return *g;
 }
+QTW_MAKE_AT_LOAD(groups);
 
 }  // namespace
 

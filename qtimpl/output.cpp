@@ -41,10 +41,19 @@ void emit_line(OutputStream *o, const std::string &line) {
 // flush of every stream, while the worker is still writing the same bytes:
 // a second copy, raced on `partial`, that waits at capacity for room only
 // this very thread could make. Those bytes are the worker's to emit.
+// The worker's own thread is known without asking Qt: QThread::currentThread
+// allocates on a thread Qt has not seen yet, and threw bad_alloc into
+// fprintf when memory was short.
 bool written_by_home_thread(const OutputStream *o) {
     worker *w = o->published.load(std::memory_order_acquire);
-    std::lock_guard<StreamMutex> lk(w->mu);
-    return dispatcher_is_current_thread(w->dispatcher);
+    worker_ctx *ctx = current_ctx();
+    if (ctx && ctx->w == w) return false;
+    try {
+        std::lock_guard<StreamMutex> lk(w->mu);
+        return dispatcher_is_current_thread(w->dispatcher);
+    } catch (const std::bad_alloc &) {
+        return false;  // not a thread with an event loop, so not the home thread
+    }
 }
 
 ssize_t write_lines(void *cookie, const char *buf, size_t size) {

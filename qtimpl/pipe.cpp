@@ -41,10 +41,12 @@ struct Link {
 
 namespace {
 
-std::mutex &pipes_mutex() {
-    static std::mutex *m = new std::mutex;  // leaked on purpose: used at exit
-    return *m;
-}
+// Constant-initialized, not allocated on first use: worker_quit takes it,
+// and an allocation there threw bad_alloc out of worker_quit (and out of a
+// scope close half done) when memory was short. Its destructor is trivial:
+// safe at exit.
+std::mutex pipes_mutex_;
+std::mutex &pipes_mutex() { return pipes_mutex_; }
 
 bool ended(const worker *w) { return w->phase == Phase::Ending || w->phase == Phase::Done; }
 

@@ -63,6 +63,7 @@ Registry &registry() {
     static Registry *r = new Registry;
     return *r;
 }
+[[maybe_unused]] const bool made_at_load = (registry(), true);  // as QTW_MAKE_AT_LOAD (worker_p.h)
 
 void remember(const worker_bytes *b, const Mapping &m) {
     Registry &r = registry();

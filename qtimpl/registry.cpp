@@ -24,6 +24,7 @@ Shard *shards() {
     static Shard *s = new Shard[kShards];
     return s;
 }
+QTW_MAKE_AT_LOAD(shards);
 
 Shard &shard_of(const worker *w) {
     auto a = reinterpret_cast<uintptr_t>(w);

@@ -33,6 +33,7 @@ Scopes &scopes() {
     static Scopes *s = new Scopes;
     return *s;
 }
+QTW_MAKE_AT_LOAD(scopes);
 
 // Takes the members out of a scope being closed (each with a temporary
 // reference) and forgets it; false if it is not open. A member whose count

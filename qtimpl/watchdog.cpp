@@ -23,6 +23,7 @@ Watchdog &watchdog() {
     static Watchdog *d = new Watchdog;
     return *d;
 }
+QTW_MAKE_AT_LOAD(watchdog);
 
 void expire(worker *w) {
     std::lock_guard<qtw::StreamMutex> lk(w->mu);

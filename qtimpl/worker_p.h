@@ -85,6 +85,12 @@ auto guarded(F &&body) noexcept -> decltype(body()) {
 // a documented wait, never a lost event.
 void wait_for_memory();
 
+// A leaked singleton made when the library loads, not on first use: a first
+// use inside a call that must not fail (worker_quit, worker_await, a scope
+// close half done) threw bad_alloc there when memory was short.
+#define QTW_MAKE_AT_LOAD(accessor) \
+    [[maybe_unused]] const bool made_at_load_##accessor = (accessor(), true)
+
 // A stream entry that is no event: a worker_call_home (call_home.cpp), run
 // by the dispatcher in its place in the stream. Within the enum's range of
 // values (0..15), above every event type.
