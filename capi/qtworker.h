@@ -332,7 +332,9 @@ QTWORKER_API int  worker_is_paused(const worker *w);
 QTWORKER_API int  worker_await(worker *w, int timeout_ms);
 /** worker_quit on every live worker; returns how many were asked. */
 QTWORKER_API int  worker_quit_all(void);
-/** worker_await on every live worker within one overall timeout. */
+/** worker_await on every live worker within one overall timeout; one it may
+    not wait for (ETHREAD: the caller itself, from its function or its
+    worker_call_home() fn) is skipped. OK or ETIMEDOUT. */
 QTWORKER_API int  worker_await_all(int timeout_ms);
 
 /* registry of live workers (started, not yet finished), e.g. for a

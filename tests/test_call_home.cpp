@@ -249,6 +249,41 @@ TEST(CallHome, FnAwaitingItsOwnWorkerIsRefused) {
 }
 
 namespace {
+struct AllAwait {
+    std::atomic<bool> other_returned{false};
+    std::atomic<bool> seen_returned{false};
+    std::atomic<int> rc{1};
+};
+void *await_everyone(void *arg) {
+    auto *s = static_cast<AllAwait *>(arg);
+    s->rc = worker_await_all(10000);
+    s->seen_returned = s->other_returned.load();
+    return nullptr;
+}
+}  // namespace
+
+// worker_await_all from a call_home fn skips its caller (which waits for
+// that very fn) and waits for every other worker (an outside read asked
+// which of the two the header meant).
+TEST(CallHome, FnAwaitingEveryoneSkipsItsCaller) {
+    AllAwait s;
+    std::atomic<int> rc{1};
+    Job other([&](worker_ctx *) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        s.other_returned = true;
+    });
+    Job job([&](worker_ctx *ctx) { rc = worker_call_home(ctx, await_everyone, &s, nullptr, -1); });
+    HangGuard guard("worker_await_all from a call_home fn");
+    ASSERT_EQ(other.start(), WORKER_OK);
+    ASSERT_EQ(job.start(), WORKER_OK);
+    ASSERT_TRUE(job.rec->wait_finished());
+    EXPECT_EQ(rc.load(), WORKER_OK);
+    EXPECT_EQ(s.rc.load(), WORKER_OK);
+    EXPECT_TRUE(s.seen_returned.load()) << "it returned before the other worker's function did";
+    ASSERT_TRUE(other.rec->wait_finished());
+}
+
+namespace {
 struct GroupAwait {
     worker *later = nullptr;  // the next member of the caller's serial group
     std::atomic<int> rc{1};
