@@ -1,4 +1,5 @@
 #include "demo_harness.h"
+#include "qt_exit.h"
 
 #include <QApplication>
 #include <QElapsedTimer>
@@ -80,8 +81,13 @@ QStringList ViewerTest::log_view() const {
 
 int main(int argc, char **argv) {
     setenv("QT_QPA_PLATFORM", "offscreen", 0);
-    QApplication app(argc, argv);
-    QApplication::setQuitOnLastWindowClosed(false);  // each test closes its viewer
-    testing::InitGoogleTest(&argc, argv);
-    return RUN_ALL_TESTS();
+    int rc;
+    {
+        QApplication app(argc, argv);
+        QApplication::setQuitOnLastWindowClosed(false);  // each test closes its viewer
+        testing::InitGoogleTest(&argc, argv);
+        rc = RUN_ALL_TESTS();
+    }
+    wait_for_qt_pool_threads();  // see qt_exit.h: else a rare leak report at exit
+    return rc;
 }

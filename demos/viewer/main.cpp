@@ -1,6 +1,7 @@
 // qtviewer: the demo image viewer. Loads C plugins from its plugin folder
 // and from --plugin PATH; --screenshot/--quit-after-ms/--click run it
 // headless (CI, no display) through the same paths a user takes.
+#include "qt_exit.h"
 #include "viewer_window.h"
 
 #include <QApplication>
@@ -64,7 +65,7 @@ QStringList take_plugin_args(int &argc, char **argv) {
 
 }  // namespace
 
-int main(int argc, char **argv) {
+static int run_viewer(int argc, char **argv) {
     QStringList plugin_paths = take_plugin_args(argc, argv);
     // Without a display Qt would abort: run offscreen instead.
     if (!std::getenv("QT_QPA_PLATFORM") && !std::getenv("DISPLAY") &&
@@ -138,5 +139,11 @@ int main(int argc, char **argv) {
     int rc = app.exec();
     // After exec: qtworker's exit hook has quit and joined what was left.
     std::printf("viewer: exit code %d, %d worker(s) still live\n", rc, worker_live_count());
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    int rc = run_viewer(argc, argv);  // the QApplication lives and dies in there
+    wait_for_qt_pool_threads();
     return rc;
 }
