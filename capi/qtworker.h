@@ -301,7 +301,10 @@ QTWORKER_API int  worker_pipe(worker *from, worker *to);
     first worker_yield / worker_abort_requested). Called on a running worker,
     the home thread polls up to 200 us for PAUSED before its loop sleeps. */
 QTWORKER_API int  worker_pause(worker *w);
-/** Wake a paused worker at once (RESUMED); cancels a pending pause request. */
+/** Wake a paused worker at once (RESUMED); cancels a pending pause request.
+    A resumed worker returns from the call it parked in: a pause asked before
+    it woke (resume then pause at once, a "step", or from the RESUMED
+    callback) parks it at its next worker_yield, one value later. */
 QTWORKER_API int  worker_resume(worker *w);
 /** Pause if running, resume if paused or pause-requested. */
 QTWORKER_API int  worker_toggle_pause(worker *w);

@@ -116,6 +116,7 @@ private:
     std::vector<char> buf_;
     wire::Lender lender_;
     bool child_paused_ = false, quit_sent_ = false, outcome_ = false, eof_ = false;
+    unsigned resumes_seen_ = 0;  // w_->resumes when the child was last told
     bool kill_sent_ = false, killed_ = false, broken_ = false, reaped_ = false;
     bool close_sent_ = false;    // worker_close_input passed on
     std::deque<Sent> in_helper_;  // forwarded sends (no link) and piped values, not yet taken
@@ -234,11 +235,13 @@ void Session::queue(wire::Type type, const char *text, size_t len, const worker_
 // flow control: acknowledgements and the lent buffers freed here.
 void Session::sync_owner() {
     bool abort, pause, close;
+    unsigned resumes;
     std::deque<Sent> sends;
     {
         std::lock_guard<qtw::StreamMutex> lk(w_->mu);
         abort = w_->abort_requested;
         pause = w_->pause_requested;
+        resumes = w_->resumes;
         if (!abort) take_forwardable_locked(w_, sends);
         close = w_->input_closed && w_->inbox.empty() && !close_sent_;
     }
@@ -257,6 +260,13 @@ void Session::sync_owner() {
         quit_sent_ = true;
         deadline_ = Clock::now() + std::chrono::milliseconds(st_->grace_ms);
     }
+    // A resume since the last look reaches the child even when a pause was
+    // asked again since: it steps to its next yield, as a thread worker does.
+    if (!abort && child_paused_ && resumes != resumes_seen_) {
+        queue(wire::kResume);
+        child_paused_ = false;
+    }
+    resumes_seen_ = resumes;
     if (!abort && pause != child_paused_) {
         queue(pause ? wire::kPause : wire::kResume);
         child_paused_ = pause;

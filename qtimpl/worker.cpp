@@ -122,6 +122,9 @@ bool request_pause(worker *w, Lock &) {
 }
 
 bool request_resume(worker *w, Lock &lk) {
+    // Counted: the park this ends ends even if a pause is asked again before
+    // the worker wakes (a process worker's child is told to resume as well).
+    if (w->pause_requested || w->paused) w->resumes++;
     w->pause_requested = false;
     // Parked: RESUMED is queued from here, in its place (the worker emits
     // nothing while parked), so the woken worker goes straight back to its

@@ -281,6 +281,7 @@ struct WorkerLocked {
     bool arg_consumed = false;
     std::atomic<bool> reply_expected{false};  // its home polls for PAUSED / FINISHED (in padding)
     int fail_code = 0;
+    unsigned resumes = 0;           // parks ended by worker_resume (in padding)
     std::string fail_message;
     void *result = nullptr;
     worker_destroy_fn result_destroy = nullptr;

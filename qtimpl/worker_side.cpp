@@ -66,8 +66,12 @@ auto must_make(F &&make) -> decltype(make()) {
 
 // Parks while a pause is requested; PAUSED / RESUMED enter the stream in
 // order with the worker's other events. Returns ABORTED once quit was asked.
+// A resume always ends the park: a pause asked again before the worker woke
+// (from the RESUMED callback, or resume + pause as one step) takes effect at
+// its next yield, so every resume lets it run (else it re-parked in place).
 int park_locked(worker *w, std::unique_lock<qtw::StreamMutex> &lk) {
-    while (w->pause_requested && !w->abort_requested) {
+    const unsigned resumes = w->resumes;
+    while (w->pause_requested && !w->abort_requested && w->resumes == resumes) {
         if (!w->paused) {
             w->paused = true;
             qtw::push_control_locked(w, lk, make_entry(WORKER_EV_PAUSED));

@@ -129,6 +129,57 @@ TEST(Pause, BeforeStartParksAtFirstYield) {
     expect_payloads_freed();
 }
 
+// A resume always lets the worker return from the yield it parked in: a
+// pause asked before it woke (resume + pause at once, a "step") parks it at
+// its next yield, one value later. Without that it re-parked in place, the
+// step did nothing, and PAUSED came again with no value between.
+TEST(Pause, ResumeThenPauseAtOnceStepsOneValue) {
+    reset_payloads();
+    Gen g;
+    Job j(counting_gen(g));
+    ASSERT_NO_FATAL_FAILURE(start_then_pause(j, 1));
+    for (int step = 1; step <= 20; step++) {
+        int issued = g.issued.load(), yielded = j.rec->count(WORKER_EV_YIELDED);
+        ASSERT_EQ(worker_resume(j.w), WORKER_OK);
+        ASSERT_EQ(worker_pause(j.w), WORKER_OK);
+        ASSERT_TRUE(j.rec->wait_for(WORKER_EV_PAUSED, step + 1)) << "step " << step;
+        EXPECT_EQ(g.issued.load(), issued + 1) << "step " << step;
+        EXPECT_EQ(j.rec->count(WORKER_EV_YIELDED), yielded + 1) << "step " << step;
+        EXPECT_EQ(worker_is_paused(j.w), 1);
+    }
+    EXPECT_EQ(j.rec->count(WORKER_EV_RESUMED), 20);
+    j.close();
+    EXPECT_EQ(j.rec->outcome(), WORKER_EV_ABORTED);
+    expect_consecutive(j.rec->values(WORKER_EV_YIELDED));
+    expect_payloads_freed();
+}
+
+// The same from the RESUMED callback: the GUI pauses again as soon as it
+// hears the worker runs; the worker runs to its next yield each time.
+TEST(Pause, PauseFromTheResumedCallbackTakesEffectAtTheNextYield) {
+    reset_payloads();
+    Gen g;
+    Job j(counting_gen(g));
+    std::vector<int> issued_at_pause;
+    int cycles = 0;
+    j.rec->on(WORKER_EV_PAUSED, [&](worker_event *) {
+        issued_at_pause.push_back(g.issued.load());  // parked: it cannot change now
+        if (++cycles <= 20) EXPECT_EQ(worker_resume(j.w), WORKER_OK);
+    });
+    j.rec->on(WORKER_EV_RESUMED, [&](worker_event *) { EXPECT_EQ(worker_pause(j.w), WORKER_OK); });
+    ASSERT_EQ(j.start(), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_YIELDED));
+    ASSERT_EQ(worker_pause(j.w), WORKER_OK);
+    ASSERT_TRUE(j.rec->wait_for(WORKER_EV_PAUSED, 21));
+    ASSERT_EQ(issued_at_pause.size(), 21u);
+    for (size_t i = 1; i < issued_at_pause.size(); i++)
+        EXPECT_EQ(issued_at_pause[i], issued_at_pause[i - 1] + 1) << "cycle " << i;
+    j.close();
+    EXPECT_EQ(j.rec->outcome(), WORKER_EV_ABORTED);
+    expect_consecutive(j.rec->values(WORKER_EV_YIELDED));
+    expect_payloads_freed();
+}
+
 // ---------------------------------------------------------------------- quit
 
 namespace {

@@ -315,6 +315,24 @@ TEST(Process, QuitWhileTheProcessStartsIsAbortedNotErrored) {
     }
 }
 
+// As in-process (Pause.ResumeThenPauseAtOnceStepsOneValue): resume + pause
+// at once lets the function run to its next yield, in the process too.
+TEST(Process, ResumeThenPauseAtOnceStepsOneValue) {
+    Proc p(kMods, "pm_ticker");
+    ASSERT_EQ(p.start(), WORKER_OK);
+    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED, 2));
+    ASSERT_EQ(worker_pause(p.w), WORKER_OK);
+    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_PAUSED));
+    for (int step = 1; step <= 5; step++) {
+        int before = p.rec->count(WORKER_EV_YIELDED);
+        ASSERT_EQ(worker_resume(p.w), WORKER_OK);
+        ASSERT_EQ(worker_pause(p.w), WORKER_OK);
+        ASSERT_TRUE(p.rec->wait_for(WORKER_EV_PAUSED, step + 1)) << "step " << step;
+        EXPECT_EQ(p.rec->count(WORKER_EV_YIELDED), before + 1) << "step " << step;
+    }
+    p.close();
+}
+
 TEST(Process, PauseParksTheFunctionInTheProcessAndResumeContinues) {
     Proc p(kMods, "pm_ticker");
     ASSERT_EQ(p.start(), WORKER_OK);
