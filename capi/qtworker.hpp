@@ -31,9 +31,19 @@
 /** C++ conveniences over the qtworker C API. */
 namespace qtworker {
 
-/** Deletes a T handed over as a void*; the destroy function for `new T`. */
+/** Deletes a T handed over as a void*; the destroy function for `new T`.
+    A destructor that throws is reported on stderr and the exception stops
+    here: none may cross the C library (the memory is freed all the same). */
 template <typename T>
-void delete_as(void *p) { delete static_cast<T *>(p); }
+void delete_as(void *p) noexcept {
+    try {
+        delete static_cast<T *>(p);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "qtworker: exception in a destructor: %s\n", e.what());
+    } catch (...) {
+        std::fprintf(stderr, "qtworker: exception in a destructor\n");
+    }
+}
 
 #if __cplusplus >= 201703L
 /** What Context::call_home() gives back (C++17). */
@@ -125,7 +135,17 @@ public:
     }
     /** worker_emit() of a `new T` value. */
     template <typename T>
-    int emit(const char *name, T *value) { return worker_emit(ctx_, name, value, &delete_as<T>); }
+    int emit_custom(const char *name, T *value) {
+        return worker_emit(ctx_, name, value, &delete_as<T>);
+    }
+    // Qt defines `emit` as an empty macro: the name is kept out of its way
+    // here, and in files that include Qt, c.emit(...) cannot be called.
+#pragma push_macro("emit")
+#undef emit
+    /** emit_custom(), for files without Qt's `emit` macro. */
+    template <typename T>
+    int emit(const char *name, T *value) { return emit_custom(name, value); }
+#pragma pop_macro("emit")
 
 #if __cplusplus >= 201703L
     /** worker_call_home() of a callable (C++17): runs fn() on the worker's
@@ -161,9 +181,11 @@ private:
     worker_unref (which quits a running worker nobody else owns). */
 class Worker {
 public:
-    /** The worker's function: runs on the pool thread. */
+    /** A worker function's type when one is stored (any callable taking a
+        Context will do, move-only ones included). */
     using Function = std::function<void(Context)>;
-    /** A callback: runs on the worker's home (GUI) thread. */
+    /** A callback's type when one is stored (any callable taking a
+        worker_event & will do, move-only ones included). */
     using Callback = std::function<void(worker_event &)>;
 
     /** An empty handle. */
@@ -182,12 +204,17 @@ public:
     /** Drops the reference. */
     ~Worker() { if (w_) worker_unref(w_); }
 
-    /** Creates a worker running fn. An exception escaping fn becomes an
-        ERRORED outcome with code -1 and its what(). Empty on bad options
-        (see worker_last_error()). */
-    static Worker create(Function fn, const worker_options *opts = nullptr) {
-        auto *heap = new Function(std::move(fn));
-        return Worker(worker_create(&run, heap, &delete_as<Function>, opts));
+    /** Creates a worker running fn (moved or copied in; it and what it
+        captures are destroyed once, on the thread that ends the worker: the
+        pool thread, usually). An exception escaping fn becomes an ERRORED
+        outcome: code -1 and its what(), or "unknown C++ exception" for a
+        throw of a non-std::exception. Empty on bad options (see
+        worker_last_error()). */
+    template <typename F>
+    static Worker create(F &&fn, const worker_options *opts = nullptr) {
+        using Fn = typename std::decay<F>::type;
+        auto *heap = new Fn(std::forward<F>(fn));
+        return Worker(worker_create(&run<Fn>, heap, &delete_as<Fn>, opts));
     }
 
     /** The C handle (still owned by this object). */
@@ -195,14 +222,20 @@ public:
     /** True if this handle holds a worker. */
     explicit operator bool() const noexcept { return w_ != nullptr; }
 
-    /** worker_connect() with a callable; returns the id or a negative status. */
-    long on(worker_event_type type, Callback cb) {
-        return worker_connect(w_, type, &call, new Callback(std::move(cb)), &delete_as<Callback>);
+    /** worker_connect() with a callable; returns the id or a negative status.
+        A callback that captures this worker's own Worker keeps it alive until
+        it is disconnected (a reference cycle): capture ev.source instead. */
+    template <typename F>
+    long on(worker_event_type type, F &&cb) {
+        using Cb = typename std::decay<F>::type;
+        return worker_connect(w_, type, &call<Cb>, new Cb(std::forward<F>(cb)), &delete_as<Cb>);
     }
     /** worker_connect_custom() with a callable. */
-    long on_custom(const char *name, Callback cb) {
-        return worker_connect_custom(w_, name, &call, new Callback(std::move(cb)),
-                                     &delete_as<Callback>);
+    template <typename F>
+    long on_custom(const char *name, F &&cb) {
+        using Cb = typename std::decay<F>::type;
+        return worker_connect_custom(w_, name, &call<Cb>, new Cb(std::forward<F>(cb)),
+                                     &delete_as<Cb>);
     }
     /** worker_disconnect(). */
     int disconnect(long id) { return worker_disconnect(w_, id); }
@@ -236,9 +269,10 @@ public:
     int backlog(size_t *entries, size_t *bytes) const { return worker_backlog(w_, entries, bytes); }
 
 private:
+    template <typename Fn>
     static void run(worker_ctx *ctx, void *fn) {
         try {
-            (*static_cast<Function *>(fn))(Context(ctx));
+            (*static_cast<Fn *>(fn))(Context(ctx));
         } catch (const std::exception &e) {
             worker_fail(ctx, -1, "%s", e.what());
         } catch (...) {
@@ -247,9 +281,10 @@ private:
     }
 
     // Exceptions cannot cross the C library: report and go on.
+    template <typename Cb>
     static void call(worker_event *ev, void *cb) {
         try {
-            (*static_cast<Callback *>(cb))(*ev);
+            (*static_cast<Cb *>(cb))(*ev);
         } catch (const std::exception &e) {
             std::fprintf(stderr, "qtworker: exception in callback of '%s': %s\n",
                          worker_name(ev->source), e.what());
@@ -264,13 +299,18 @@ private:
 
 /** An owning handle to a worker_scope (move-only): destroying it, or
     close(), runs worker_scope_close(). As a member of a widget, declared
-    after everything its callbacks use (members die in reverse order), it
-    stops the widget's workers and their callbacks before those members go. */
+    after everything its callbacks and functions use (members die in reverse
+    order), it stops the widget's workers and their callbacks before those
+    members go: by default its destructor waits, as std::jthread joins, until
+    every function has returned. With a finite close timeout a function still
+    running then is abandoned (no callback of it runs again, but it goes on):
+    it must not touch the widget. */
 class Scope {
 public:
     /** A new scope (name copied, may be NULL); empty when out of memory.
-        The destructor waits up to close_timeout_ms (-1 = forever). */
-    explicit Scope(const char *name = nullptr, int close_timeout_ms = 1000) noexcept
+        The destructor waits up to close_timeout_ms (-1 = until every
+        function has returned). */
+    explicit Scope(const char *name = nullptr, int close_timeout_ms = -1) noexcept
         : s_(worker_scope_new(name)), timeout_(close_timeout_ms) {}
     /** Takes o's scope. */
     Scope(Scope &&o) noexcept : s_(std::exchange(o.s_, nullptr)), timeout_(o.timeout_) {}
@@ -304,22 +344,27 @@ public:
 
     /** Worker::create() of a worker belonging to this scope (opts copied,
         its scope field replaced). Empty once closed (WORKER_ESTATE). */
-    Worker create(Worker::Function fn, const worker_options *opts = nullptr) const {
+    template <typename F>
+    Worker create(F &&fn, const worker_options *opts = nullptr) const {
         worker_options o;
         if (opts) o = *opts; else worker_options_init(&o);
         o.scope = s_ ? s_ : closed_marker();
-        return Worker::create(std::move(fn), &o);
+        return Worker::create(std::forward<F>(fn), &o);
     }
 
     /** A scope owned by a QObject (any QObject subclass; a template, so
         this header needs no Qt header): closed, up to close_timeout_ms, when
         owner emits destroyed() — at the start of ~QObject, after the owner's
         own destructor body — so no callback of its workers runs once the
-        object is gone. Returns the owner's scope (not yours to delete); NULL
-        when out of memory. (Disconnecting all of owner's destroyed()
-        connections would drop this one too.) */
+        object is gone. The members of owner's own class are destroyed before
+        that: if their destructors run the event loop, callbacks using them
+        can still run; then prefer a Scope member declared last. Returns the
+        owner's scope (not yours to delete); NULL for a NULL owner or when
+        out of memory. (Disconnecting all of owner's destroyed() connections
+        would drop this one too.) */
     template <typename QObjectT>
-    static Scope *bind(QObjectT *owner, const char *name = nullptr, int close_timeout_ms = 1000) {
+    static Scope *bind(QObjectT *owner, const char *name = nullptr, int close_timeout_ms = -1) {
+        if (!owner) return nullptr;
         auto *scope = new Scope(name, close_timeout_ms);
         if (!*scope) {
             delete scope;

@@ -1,6 +1,12 @@
 // The C++ convenience header: RAII references, lambdas, exceptions.
+// Qt first, as in a plugin's own files: Qt's `emit` macro must not break the
+// header (it did: Context::emit's declaration failed to compile).
+#include <QObject>
+
 #include "qtworker.hpp"
 #include "harness.h"
+
+#include <unistd.h>
 
 #include <stdexcept>
 #include <thread>
@@ -88,7 +94,7 @@ TEST(CppHeader, SendReceivesTypedValues) {
             int rc = ctx.yield_receive(nullptr, nullptr, &sent, &destroy);
             if (rc == WORKER_ABORTED) return;
             if (rc == WORKER_RECEIVED) {
-                ctx.emit("echo", new int(*static_cast<int *>(sent) * 10));
+                ctx.emit_custom("echo", new int(*static_cast<int *>(sent) * 10));
                 destroy(sent);
                 received++;
             }
@@ -254,4 +260,98 @@ TEST(CppHeader, SizedYieldsShowInTheBacklog) {
     EXPECT_EQ(w.backlog(&e, &b), WORKER_OK);
     EXPECT_EQ(b, 0u);
     EXPECT_EQ(Tracked::alive.load(), 0);
+}
+
+// ------------------------------------------- found by an outside read (s9a)
+
+namespace {
+struct Bomb {  // a value whose destructor throws
+    static inline std::atomic<int> destroyed{0};
+    ~Bomb() noexcept(false) {
+        destroyed++;
+        throw std::runtime_error("~Bomb");
+    }
+};
+
+// Runs fn as a worker and pumps until FINISHED; false if it never came.
+template <typename F>
+bool run_to_finished(F &&fn) {
+    std::atomic<bool> finished{false};
+    auto w = qtworker::Worker::create(std::forward<F>(fn));
+    w.on(WORKER_EV_FINISHED, [&](worker_event &) { finished = true; });
+    if (w.start() != WORKER_OK) return false;
+    return pump_until([&] { return finished.load(); }, 5000);
+}
+}  // namespace
+
+// No exception leaves the library, whoever's destructor throws it: a value
+// sent and never received (destroyed on the pool thread: the worker never
+// finished), returned and emitted (destroyed on the GUI thread: it came out
+// of processEvents, FINISHED never arrived).
+TEST(CppHeader, ADestructorThatThrowsIsReportedAndTheWorkerStillFinishes) {
+    Bomb::destroyed = 0;
+    {
+        auto w = qtworker::Worker::create([](qtworker::Context) {});
+        std::atomic<bool> finished{false};
+        w.on(WORKER_EV_FINISHED, [&](worker_event &) { finished = true; });
+        ASSERT_EQ(w.send(new Bomb), WORKER_OK);
+        ASSERT_EQ(w.start(), WORKER_OK);
+        ASSERT_TRUE(pump_until([&] { return finished.load(); }, 5000));
+        EXPECT_EQ(w.await(5000), WORKER_OK);
+    }
+    EXPECT_TRUE(run_to_finished([](qtworker::Context c) { c.set_result(new Bomb); }));
+    EXPECT_TRUE(run_to_finished([](qtworker::Context c) { c.emit_custom("b", new Bomb); }));
+    EXPECT_TRUE(run_to_finished([](qtworker::Context c) { c.yield(new Bomb); }));
+    EXPECT_EQ(Bomb::destroyed.load(), 4);
+    EXPECT_TRUE(pump_until([] { return worker_live_count() == 0; }));
+}
+
+// A worker function and a callback may own move-only state (it did not
+// compile: both were stored in a std::function).
+TEST(CppHeader, MoveOnlyCapturesAreAccepted) {
+    int seen = 0;
+    bool finished = false;
+    {
+        auto w = qtworker::Worker::create([p = std::make_unique<int>(7)](qtworker::Context c) {
+            c.yield(new int(*p));
+        });
+        w.on(WORKER_EV_YIELDED, [q = std::make_unique<int>(3), &seen](worker_event &ev) {
+            seen = *static_cast<int *>(ev.value) * *q;
+        });
+        w.on(WORKER_EV_FINISHED, [&](worker_event &) { finished = true; });
+        ASSERT_EQ(w.start(), WORKER_OK);
+        ASSERT_TRUE(pump_until([&] { return finished; }));
+    }
+    EXPECT_EQ(seen, 21);
+}
+
+// A Scope member stops the widget's workers before the members declared
+// before it go: its destructor waits for a function that looks at quit only
+// every 1.2 s (the old default waited 1000 ms, then abandoned it to run on
+// against freed members).
+TEST(CppHeader, AScopeMemberWaitsForItsWorkersFunctionsToReturn) {
+    struct Widget {
+        std::unique_ptr<std::vector<int>> lut = std::make_unique<std::vector<int>>(256, 1);
+        std::atomic<bool> function_returned{false};
+        qtworker::Scope scope{"widget"};
+    };
+    auto *widget = new Widget;
+    std::atomic<bool> started{false};
+    qtworker::Worker w = widget->scope.create([widget, &started](qtworker::Context c) {
+        started = true;
+        while (!c.abort_requested()) {
+            usleep(1200 * 1000);
+            volatile int sum = 0;
+            for (int v : *widget->lut) sum = sum + v;  // the widget's state
+        }
+        widget->function_returned = true;  // a use-after-free if the widget is gone
+    });
+    ASSERT_EQ(w.start(), WORKER_OK);
+    ASSERT_TRUE(wait_no_pump([&] { return started.load(); }));
+    delete widget;  // waits: quit, then the function's return
+    EXPECT_FALSE(w.running()) << "the function was still running after the widget was gone";
+}
+
+TEST(CppHeader, BindingANullOwnerIsRefused) {
+    EXPECT_EQ(qtworker::Scope::bind(static_cast<QObject *>(nullptr), "none"), nullptr);
 }
