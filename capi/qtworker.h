@@ -261,7 +261,7 @@ QTWORKER_API void worker_set_error_handler(worker_callback cb, void *user_data);
     threads run under SCHED_BATCH: a worker waking up never preempts the GUI
     thread (its share of CPU time is unchanged); a function that changes its
     thread's scheduling must restore it before returning. Once only
-    (ESTATE after). ENOAPP without a QCoreApplication; EBUSY for a
+    (ESTATE after). ENOAPP without a QCoreApplication (it stays startable); EBUSY for a
     group_exclusive worker whose group is busy (it stays startable). In a
     serial group it may wait for its turn: STARTED comes when it runs.
     Works from any thread. EAGAIN when no thread can be created (the

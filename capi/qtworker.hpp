@@ -101,7 +101,9 @@ public:
     int yield(void *value, worker_destroy_fn destroy) {
         return worker_yield(ctx_, value, destroy, nullptr, nullptr);
     }
-    /** Yields a heap value created with `new T` (the library deletes it). */
+    /** Yields a heap value created with `new T` (the library deletes it
+        with `delete`: for `new T[]`, malloc'd or borrowed memory pass the
+        destroy function yourself). */
     template <typename T>
     int yield(T *value) { return yield(value, &delete_as<T>); }
     /** worker_yield_sized(): a value of `size` bytes, counted against
@@ -208,7 +210,8 @@ public:
         captures are destroyed once, on the thread that ends the worker: the
         pool thread, usually). An exception escaping fn becomes an ERRORED
         outcome: code -1 and its what(), or "unknown C++ exception" for a
-        throw of a non-std::exception. Empty on bad options (see
+        throw of a non-std::exception (after a fail(), the first failure
+        stays the outcome, as in C). Empty on bad options (see
         worker_last_error()). */
     template <typename F>
     static Worker create(F &&fn, const worker_options *opts = nullptr) {
