@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <cstdlib>
+#include <thread>
 #include <vector>
 
 #include <sys/resource.h>
@@ -67,9 +69,15 @@ void busy_us(int us) {
 // and FINISHED; one that polled for the reply shows none (its yields and
 // preemptions are involuntary switches). Only rounds whose FINISHED came
 // within 180 us count (on a loaded machine the worker may not get a CPU
-// within the 200 us poll): a third of those must be quiet (12-20 of 20
-// measured alone, 0 of 20 without the poll).
+// within the 200 us poll): a quarter of those must be quiet (12-20 of 20
+// measured alone, 5 of 20 with a load average of 30, 0 of 20 without the
+// poll). Skipped on a machine far busier than its cores (the home thread
+// then blocks on locks held by preempted workers: voluntary switches too).
 TEST(ReplyPoll, HomeThreadTakesTheQuitItAskedForWithoutSleeping) {
+    double load = 0;
+    if (getloadavg(&load, 1) == 1 && load > 3.0 * std::thread::hardware_concurrency())
+        GTEST_SKIP() << "load average " << load << " on " << std::thread::hardware_concurrency()
+                     << " cores";
     int quiet = 0, counted = 0, attempts = 0;
     for (; attempts < 300 && counted < 20; attempts++) {
         Job j([](worker_ctx *ctx) {
@@ -98,7 +106,7 @@ TEST(ReplyPoll, HomeThreadTakesTheQuitItAskedForWithoutSleeping) {
     std::printf("%d of %d timely quits (of %d) answered while the home thread polled\n", quiet,
                 counted, attempts);
     if (counted < 5) GTEST_SKIP() << "the machine is too loaded: " << counted << " timely rounds";
-    EXPECT_GE(quiet * 3, counted);  // sleeping in poll() each time: 0 of 20
+    EXPECT_GE(quiet * 4, counted);  // sleeping in poll() each time: 0 of 20
 }
 
 // A pause the worker never answers (it never calls the library) costs the home thread
