@@ -16,6 +16,7 @@
 
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -57,7 +58,13 @@ public:
     std::mutex waiters_mu;
     worker *space_waiting = nullptr;
     std::atomic<int> awaiting{0};
-    int wake_fd = -1;
+    // The home thread's wake-up, closed once that thread has ended and no
+    // post_wake is writing to it (wake_writers): else every ended QThread
+    // home kept a descriptor for good, until worker_create failed (EMFILE).
+    std::atomic<int> wake_fd{-1};
+    std::atomic<int> wake_writers{0};
+    std::atomic<bool> wake_fd_retired{false};
+    QSocketNotifier *wake_notifier = nullptr;  // home thread only
     // The CPU the home thread last went back to its loop on: a producer
     // that wakes it from there hands the CPU over (see run_deferred_schedule).
     std::atomic<int> home_cpu{-1};
@@ -72,7 +79,7 @@ public:
         int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
         std::lock_guard<StreamMutex> lk(mu);  // read under mu by watch_wake_fd
-        wake_fd = fd;
+        wake_fd.store(fd);
     }
 
     // In the home thread: a notifier needs that thread's event dispatcher
@@ -82,9 +89,11 @@ public:
         int fd;
         {
             std::lock_guard<StreamMutex> lk(mu);  // the creator's writes, seen through mu
-            fd = wake_fd;
+            fd = wake_fd.load();
+            if (dead) return;  // the thread ended before this queued call ran
         }
         auto *n = new QSocketNotifier(qintptr(fd), QSocketNotifier::Read, this);
+        wake_notifier = n;
         QObject::connect(n, &QSocketNotifier::activated, this, [this] { on_wake(); });
         if (auto *loop = QThread::currentThread()->eventDispatcher())
             QObject::connect(loop, &QAbstractEventDispatcher::aboutToBlock, this,
@@ -187,7 +196,16 @@ public:
             dead = true;
             wake_posted = true;  // the discard below takes it over
         }
+        delete wake_notifier;  // in its own thread, whose dispatcher still exists
+        wake_notifier = nullptr;
+        wake_fd_retired.store(true);
+        if (wake_writers.load() == 0) close_wake_fd();  // else the last writer does
         discard_task(this);
+    }
+
+    void close_wake_fd() {
+        int fd = wake_fd.exchange(-1);
+        if (fd >= 0) ::close(fd);
     }
 
     // One discard drain at a time: home_ended's and a pool thread's ran
@@ -264,8 +282,14 @@ private:
     // ThreadSanitizer to lose track of: what it wakes for is handed over
     // under mu (the ready list).
     void post_wake() {
-        wake_written.store(true, std::memory_order_release);
-        eventfd_write(wake_fd, 1);
+        // Counted, so that home_ended never closes the descriptor under a
+        // write (or lets its number be reused for another file meanwhile).
+        wake_writers.fetch_add(1);
+        if (!wake_fd_retired.load()) {
+            wake_written.store(true, std::memory_order_release);
+            eventfd_write(wake_fd.load(std::memory_order_relaxed), 1);
+        }
+        if (wake_writers.fetch_sub(1) == 1 && wake_fd_retired.load()) close_wake_fd();
     }
 
     // The eventfd is read after the drain, not before: the first entry (a
@@ -276,7 +300,7 @@ private:
         wake_written.store(false, std::memory_order_relaxed);
         drain(kTurnBudget);
         eventfd_t n;
-        eventfd_read(wake_fd, &n);
+        eventfd_read(wake_fd.load(std::memory_order_relaxed), &n);
         bool owed;
         {
             std::lock_guard<StreamMutex> lk(mu);

@@ -9,6 +9,8 @@
 #include <QObject>
 #include <QThread>
 
+#include <dirent.h>
+
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -198,4 +200,40 @@ TEST(HomeThread, DrainsOfAnEndedHomeNeverTouchAFreedWorker) {
     }
     EXPECT_TRUE(wait_no_pump([] { return payloads_alive() == 0; }));
     expect_payloads_freed();
+}
+
+namespace {
+int open_descriptors() {
+    int n = 0;
+    if (DIR *d = opendir("/proc/self/fd")) {
+        while (dirent *e = readdir(d)) n += e->d_name[0] != '.';
+        closedir(d);
+    }
+    return n;
+}
+}  // namespace
+
+// An ended home gives back its wake-up descriptor (an outside read, s9c:
+// every QThread home that ended kept an eventfd, so after ~60 of them under
+// a limit of 64 descriptors worker_create failed for good).
+TEST(HomeThread, AnEndedHomeClosesItsWakeUpDescriptor) {
+    auto one_home = [] {
+        HomeLoop t([] {
+            worker *x = worker_create([](worker_ctx *, void *) {}, nullptr, nullptr, nullptr);
+            worker_start(x);
+            return x;
+        });
+        worker *x = t.start_home();
+        EXPECT_NE(x, nullptr);
+        if (!x) return;
+        EXPECT_EQ(worker_await(x, 10000), WORKER_OK);
+        worker_unref(x);
+        t.stop_and_wait();
+    };
+    one_home();  // whatever is made once per process (pool, watchdog) exists now
+    pump_for(20);
+    int before = open_descriptors();
+    for (int i = 0; i < 40; i++) one_home();
+    pump_for(20);
+    EXPECT_LE(open_descriptors(), before + 2) << "40 ended homes kept their descriptors";
 }
