@@ -80,7 +80,7 @@ enum { WORKER_OK = 0,        /**< success                                  */
        WORKER_EINVAL = -1,   /**< NULL, bad argument, unknown/freed handle */
        WORKER_ESTATE = -2,   /**< not valid in the worker's state          */
        WORKER_ETHREAD = -3,  /**< worker-side call outside its function    */
-       WORKER_ENOMEM = -4,   /**< out of memory                            */
+       WORKER_ENOMEM = -4,   /**< out of memory (or file descriptors)      */
        WORKER_ETIMEDOUT = -5,/**< a wait ran out of time                   */
        WORKER_ABORTED = -6,  /**< quit requested: return from your fn      */
        WORKER_ENOAPP = -7,   /**< no QCoreApplication                      */
@@ -628,7 +628,10 @@ QTWORKER_API void worker_process_options_init(worker_process_options *popts);
     unknown" (code WORKER_ESTATE) unless the function had sent one. A
     module that cannot be loaded, a missing symbol or a helper program that
     cannot be started give ERRORED with code WORKER_EINVAL and the reason;
-    a process that breaks the protocol gives code WORKER_ESTATE.
+    a process that breaks the protocol gives code WORKER_ESTATE; a value
+    this process could not take (no memory or file descriptor free to
+    receive it) ends the worker with code WORKER_ENOMEM, as a start without
+    them does, rather than go on without it.
 
     The helper program is found through the environment variable
     QTWORKER_PROCD, else next to an uninstalled build of the library, else

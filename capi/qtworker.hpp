@@ -210,7 +210,7 @@ public:
         captures are destroyed once, on the thread that ends the worker: the
         pool thread, usually). An exception escaping fn becomes an ERRORED
         outcome: code -1 and its what(), or "unknown C++ exception" for a
-        throw of a non-std::exception (after a fail(), the first failure
+        throw of any other type (after a fail(), the first failure
         stays the outcome, as in C). Empty on bad options (see
         worker_last_error()). */
     template <typename F>

@@ -118,6 +118,7 @@ private:
     bool child_paused_ = false, quit_sent_ = false, outcome_ = false, eof_ = false;
     unsigned resumes_seen_ = 0;  // w_->resumes when the child was last told
     bool kill_sent_ = false, killed_ = false, broken_ = false, reaped_ = false;
+    bool starved_ = false;  // a value could not be received here (see read_messages)
     bool close_sent_ = false;    // worker_close_input passed on
     std::deque<Sent> in_helper_;  // forwarded sends (no link) and piped values, not yet taken
     bool status_known_ = false;  // we reaped it: status_ is its wait status
@@ -376,7 +377,9 @@ bool Session::read_messages() {
         if (rc == 1 && handle(in)) continue;
         eof_ = true;
         if (rc == -1) return false;  // the child closed its end: it is ending
-        broken_ = true;              // a malformed packet or an unknown message
+        // A value this process could not take (no descriptor, no memory) is
+        // lost: the stream stops there rather than go on with a gap.
+        (rc == wire::kOutOfResources ? starved_ : broken_) = true;  // else malformed, unknown
         kill_child();
         return false;
     }
@@ -486,6 +489,13 @@ void Session::report() {
     if (broken_) {
         worker_fail(ctx_, WORKER_ESTATE, "%s broke the protocol and was killed%s", who().c_str(),
                     tail.c_str());
+        return;
+    }
+    if (starved_) {
+        worker_fail(ctx_, WORKER_ENOMEM,
+                    "a value of %s could not be received (out of memory or file descriptors in "
+                    "this process): it was stopped%s",
+                    who().c_str(), tail.c_str());
         return;
     }
     if (killed_) {

@@ -143,11 +143,14 @@ int receive(int sock, std::vector<char> &buf, In &in, const Lender *lender) {
             fds.push_back(fd);
         }
     }
-    auto fail = [&fds] {
+    auto fail = [&fds](int rc = -2) {
         for (int fd : fds) close(fd);
-        return -2;
+        return rc;
     };
-    if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n < sizeof(Header)) return fail();
+    if ((msg.msg_flags & MSG_TRUNC) || (size_t)n < sizeof(Header)) return fail();
+    // MSG_CTRUNC on a packet of ours (at most one descriptor, room for four):
+    // the kernel could not install it here (EMFILE) and dropped it.
+    if (msg.msg_flags & MSG_CTRUNC) return fail(kOutOfResources);
     std::memcpy(&in.h, buf.data(), sizeof(Header));
     const Header &h = in.h;
     bool by_fd = (h.flags & kHasValue) && (h.flags & kValueFd);
@@ -163,10 +166,10 @@ int receive(int sock, std::vector<char> &buf, In &in, const Lender *lender) {
     if (by_fd) {
         // (map_received closes the descriptor)
         in.value = bytes::map_received(fds[0], h.value_len, lender, (uint64_t)h.b);
-        if (!in.value) return -2;
+        if (!in.value) return kOutOfResources;
     } else if (in.has_value) {
         in.value = worker_bytes_copy(p + h.text_len, inline_len);
-        if (!in.value) return -2;
+        if (!in.value) return kOutOfResources;
     }
     return 1;
 }

@@ -123,7 +123,11 @@ struct Lender {
 // Receives one packet into buf (kMaxPacket bytes) without blocking; a lent
 // buffer received is given back through lender when freed (lender may be
 // NULL). Returns 1 = a message, 0 = nothing now (EAGAIN), -1 = end of
-// stream, -2 = protocol violation (malformed packet, bad descriptor).
+// stream, -2 = protocol violation (malformed packet, bad descriptor),
+// kOutOfResources = the packet was sound but this process could not take
+// it: no descriptor free for the one it carried (EMFILE: the kernel drops
+// it) or no memory to map or copy its value.
+constexpr int kOutOfResources = -3;
 int receive(int sock, std::vector<char> &buf, In &in, const Lender *lender = nullptr);
 
 // Moves fd to a number >= min_fd (close-on-exec; the old one is closed).
