@@ -20,12 +20,12 @@ extern "C" int worker_backlog(const worker *w, size_t *entries, size_t *bytes) {
     size_t n = 0, b = 0;
     int rc = WORKER_EINVAL;
     if (qtw::acquire(w)) {
-        {
-            std::lock_guard<qtw::StreamMutex> lk(w->mu);
-            n = qtw::pending_entries_locked(w);
-            qtw::ByteCount all = qtw::pending_bytes_locked(w);
-            b = all > SIZE_MAX ? SIZE_MAX : (size_t)all;
-        }
+        // Without w->mu (see data_entries_seen): each count as it was at
+        // one moment of the call.
+        qtw::YieldRing *r = w->ring.load(std::memory_order_acquire);
+        n = w->data_entries_seen.load(std::memory_order_relaxed) + (r ? r->entries() : 0);
+        unsigned long long all = w->data_bytes_seen.load(std::memory_order_relaxed);
+        b = all > SIZE_MAX ? SIZE_MAX : (size_t)all;
         qtw::release(const_cast<worker *>(w));
         rc = WORKER_OK;
     }

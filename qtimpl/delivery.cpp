@@ -170,6 +170,7 @@ struct Settle {
 static void hand_back_room_locked(worker *w, Freed &freed) {
     w->data_entries -= freed.entries;
     w->data_bytes -= freed.bytes;
+    publish_counts_locked(w);
     freed.entries = 0;
     freed.bytes = 0;
     if (w->space_waiters.load(std::memory_order_relaxed) && half_free_locked(w)) {

@@ -68,6 +68,7 @@ static Entry *append_locked(worker *w, Entry &&e) {
     if (counted) {
         w->data_entries++;
         w->data_bytes += size;
+        publish_counts_locked(w);
     }
     if (!w->slow_pending.load(std::memory_order_relaxed))
         w->slow_pending.store(true, std::memory_order_release);  // closes the fast lane
@@ -191,6 +192,7 @@ static bool take_stale_locked(worker *w, int slot, Entry *stale) {
     w->latest[slot] = nullptr;
     w->data_entries--;
     w->data_bytes -= stale->size;
+    publish_counts_locked(w);
     if (++w->tombstones > kMinCompaction && w->tombstones * 2 > w->stream.size())
         compact_tombstones_locked(w);
     return true;

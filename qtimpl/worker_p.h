@@ -291,6 +291,11 @@ struct WorkerLocked {
     size_t tombstones = 0;          // LATEST-replaced entries still in stream
     size_t data_entries = 0;        // slow-lane entries counted against capacity
     ByteCount data_bytes = 0;       // their sizes, counted against capacity_bytes
+    // Their values, stored at each change (publish_counts_locked) for
+    // worker_backlog, which reads them without mu: a producer flooding
+    // through the slow lane held mu off the GUI for up to 350 ms (ASan).
+    std::atomic<size_t> data_entries_seen{0};
+    std::atomic<unsigned long long> data_bytes_seen{0};  // saturated
     bool oversized_shown = false;   // the pending oversized frame reached its callbacks
     // Producers asleep for room: changed under mu; the dispatcher also
     // reads it without the lock during a turn (settle_turn).
@@ -443,6 +448,11 @@ inline size_t pending_entries_locked(const worker *w) {
 }
 inline ByteCount pending_bytes_locked(const worker *w) {
     return w->data_bytes;  // sized values never take the ring
+}
+inline void publish_counts_locked(worker *w) {
+    w->data_entries_seen.store(w->data_entries, std::memory_order_relaxed);
+    unsigned long long b = w->data_bytes > ~0ULL ? ~0ULL : (unsigned long long)w->data_bytes;
+    w->data_bytes_seen.store(b, std::memory_order_relaxed);
 }
 inline bool over_budget_locked(const worker *w, size_t size) {
     return exceeds_budget(pending_bytes_locked(w), size, w->capacity_bytes);
