@@ -317,7 +317,10 @@ QTWORKER_API int  worker_toggle_pause(worker *w);
     on a running worker, the home thread polls up to 200 us for FINISHED. */
 QTWORKER_API int  worker_quit(worker *w);
 /** 1 from worker_start until the worker has ended (its function returned and
-    its leftover values were destroyed); 0 otherwise. */
+    its leftover arg, result and unreceived sends were destroyed); 0
+    otherwise. Events a quit left undelivered are destroyed by the home
+    thread as its loop runs, before FINISHED: a GUI stalled then frees them
+    only when it runs again. */
 QTWORKER_API int  worker_is_running(const worker *w);
 /** 1 while the worker is parked in a pause; 0 otherwise. */
 QTWORKER_API int  worker_is_paused(const worker *w);
@@ -331,7 +334,11 @@ QTWORKER_API int  worker_is_paused(const worker *w);
     awaited one and whatever it waits for, such as the earlier members of
     its serial group — and their events are delivered when the event loop
     runs again. Likewise every worker_call_home() of a worker homed there
-    returns WORKER_EBUSY at once while it waits (fn never runs). */
+    returns WORKER_EBUSY at once while it waits (fn never runs). That holds
+    for every worker homed there, related or not, so BLOCK's and LATEST's
+    memory bound does not hold during such a wait (a flooding neighbour
+    grows by its rate for as long as it lasts): on the GUI thread, give it
+    a timeout. worker_await_all and worker_scope_close there do the same. */
 QTWORKER_API int  worker_await(worker *w, int timeout_ms);
 /** worker_quit on every live worker; returns how many were asked. */
 QTWORKER_API int  worker_quit_all(void);
@@ -358,7 +365,8 @@ QTWORKER_API long long   worker_dropped(const worker *w);
     against `capacity_bytes` (*bytes) — entries taken for delivery count until
     their callbacks have run and they are destroyed. For a "buffer 63 % full"
     indicator. Either output may be NULL; EINVAL (outputs set to 0) for an
-    unknown worker. */
+    unknown worker. Never waits for the worker's lock: each count is what it
+    was at one moment of the call. */
 QTWORKER_API int         worker_backlog(const worker *w, size_t *entries, size_t *bytes);
 
 /** When the application's event loop ends (QCoreApplication::aboutToQuit),
@@ -459,7 +467,9 @@ typedef void *(*worker_home_fn)(void *arg);
     that thread may touch (a slider, the selected layer, contrast limits).
     fn runs in the worker's event stream: after every event the worker
     emitted before this call has been delivered (its callbacks have run), and
-    before any later one. timeout_ms -1 waits forever. Returns:
+    before any later one. timeout_ms -1 waits forever; 0 returns
+    WORKER_ETIMEDOUT unless fn has begun at once (in a loop, each call wakes
+    the home thread for nothing: wait instead). Returns:
     - WORKER_OK: fn ran; *result = what it returned (result may be NULL).
     - WORKER_ETIMEDOUT after timeout_ms, WORKER_ABORTED at once when quit is
       asked while waiting (or was asked before): fn has not begun and never
@@ -539,7 +549,8 @@ QTWORKER_API int  worker_app_init(int *argc, char **argv);
 QTWORKER_API int  worker_app_exec(void);
 /** End worker_app_exec with code; from any thread. */
 QTWORKER_API void worker_app_quit(int code);
-/** Process pending events, waiting up to max_ms for one to arrive. */
+/** Process pending events, waiting up to max_ms for one to arrive. OK;
+    EINVAL for a negative max_ms, ENOAPP without an app. */
 QTWORKER_API int  worker_app_process_events(int max_ms);
 
 /* ================================================== process workers */
@@ -646,8 +657,8 @@ QTWORKER_API worker *worker_create_process(const char *module_path, const char *
                                            const worker_process_options *popts);
 
 /** The helper process's id: while it runs, and after it ended (then already
-    reaped). 0 before it was started; WORKER_EINVAL for NULL or a thread
-    worker. */
+    reaped). 0 until the helper is spawned, which may be after STARTED was
+    delivered; WORKER_EINVAL for NULL or a thread worker. */
 QTWORKER_API long worker_process_id(const worker *w);
 
 /** Entry point of the helper program (qtworker-procd) that runs a process
