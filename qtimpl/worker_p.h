@@ -308,7 +308,9 @@ struct WorkerLocked {
     bool receive_waiting = false;   // worker_receive waits on pause_cv
     size_t open_sources = 0;        // workers piped in that have not ended
     long long yields = 0;           // auto progress steps
-    bool home_call_queued = false;  // a worker_call_home entry is in the stream
+    // A worker_call_home entry is in the stream: changed under mu, also
+    // read without it (a timeout-0 call that would only give up).
+    std::atomic<bool> home_call_queued{false};
     // Null until the first connect. Once the home thread holds it
     // (conns_shared) it is never changed again: a change copies it.
     std::shared_ptr<ConnectionSnapshot> conns;

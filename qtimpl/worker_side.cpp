@@ -295,6 +295,13 @@ int worker_abort_requested(worker_ctx *ctx) {
     int rc = check_ctx(ctx);
     if (rc != WORKER_OK) return rc;
     qtw::ScheduleAfterUnlock wake;
+    // Nothing asked (the common case of a polling loop): no lock. A loop
+    // polling flat out otherwise met the GUI on w->mu, whose delivery of
+    // this worker's events then waited (call_home(0) loops: timers 80 ms
+    // late). Outside park_locked the worker is never `paused`.
+    worker *w = ctx->w;
+    if (!w->pause_requested.load(std::memory_order_acquire) && !w->abort_requested.load())
+        return 0;
     std::unique_lock<qtw::StreamMutex> lk(ctx->w->mu);
     return park_locked(ctx->w, lk) == WORKER_ABORTED ? 1 : 0;
 }

@@ -145,6 +145,39 @@ TEST(CallHome, TimeoutReturnsAndFnNeverRunsLater) {
     EXPECT_EQ(job.rec->outcome(), WORKER_EV_RETURNED);
 }
 
+// Retries with timeout 0 while a timed-out call is still queued (the GUI
+// does not run its loop) give up at once and never run fn, not even later;
+// after a quit they say ABORTED. (They are answered without a lock: a loop
+// of them no longer holds up the GUI's delivery.)
+TEST(CallHome, ZeroTimeoutRetriesWhileOneIsQueuedGiveUpAndNeverRun) {
+    Gui *g = gui_here();
+    std::atomic<int> first{1}, timed_out{0}, other{0}, after_quit{1};
+    std::atomic<bool> retried{false}, back{false};
+    Job job([&](worker_ctx *ctx) {
+        first = worker_call_home(ctx, read_gui, g, nullptr, 20);
+        for (int i = 0; i < 10000; i++) {
+            void *got = reinterpret_cast<void *>(1);
+            int rc = worker_call_home(ctx, read_gui, g, &got, 0);
+            (rc == WORKER_ETIMEDOUT && got == nullptr ? timed_out : other)++;
+        }
+        retried = true;
+        while (!worker_abort_requested(ctx)) nap(1);
+        after_quit = worker_call_home(ctx, read_gui, g, nullptr, 0);
+        back = true;
+    });
+    ASSERT_EQ(job.start(), WORKER_OK);
+    ASSERT_TRUE(wait_no_pump(retried));
+    EXPECT_EQ(first.load(), WORKER_ETIMEDOUT);
+    EXPECT_EQ(timed_out.load(), 10000);
+    EXPECT_EQ(other.load(), 0);
+    ASSERT_EQ(worker_quit(job.w), WORKER_OK);
+    ASSERT_TRUE(wait_no_pump(back));
+    EXPECT_EQ(after_quit.load(), WORKER_ABORTED);
+    ASSERT_TRUE(job.rec->wait_finished());
+    pump_for(50);
+    EXPECT_EQ(g->calls.load(), 0) << "a call that gave up ran later";
+}
+
 TEST(CallHome, QuitWhileWaitingAbortsAndFnNeverRunsLater) {
     Gui *g = gui_here();
     std::atomic<int> rc{1}, again{1};
