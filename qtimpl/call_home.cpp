@@ -185,9 +185,8 @@ int call_home(worker *w, worker_home_fn fn, void *arg, void **result, int timeou
     // registry's lock at millions of calls a second, and its timers slipped
     // by 80-200 ms (10-50 workers).
     if (timeout_ms == 0 && w->home_call_queued.load(std::memory_order_acquire)) {
-        if (w->abort_requested.load() || !home_is_awaiting(w))
-            return w->abort_requested.load() ? WORKER_ABORTED : WORKER_ETIMEDOUT;
-        return WORKER_EBUSY;
+        if (w->abort_requested.load()) return WORKER_ABORTED;
+        return home_is_awaiting(w) ? WORKER_EBUSY : WORKER_ETIMEDOUT;
     }
     HomeCall *c = new HomeCall;  // bad_alloc: WORKER_ENOMEM (guarded)
     c->w = w;

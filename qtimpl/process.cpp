@@ -379,7 +379,10 @@ bool Session::read_messages() {
         if (rc == -1) return false;  // the child closed its end: it is ending
         // A value this process could not take (no descriptor, no memory) is
         // lost: the stream stops there rather than go on with a gap.
-        (rc == wire::kOutOfResources ? starved_ : broken_) = true;  // else malformed, unknown
+        if (rc == wire::kOutOfResources)
+            starved_ = true;
+        else
+            broken_ = true;  // a malformed packet or an unknown message
         kill_child();
         return false;
     }

@@ -302,8 +302,8 @@ int worker_abort_requested(worker_ctx *ctx) {
     worker *w = ctx->w;
     if (!w->pause_requested.load(std::memory_order_acquire) && !w->abort_requested.load())
         return 0;
-    std::unique_lock<qtw::StreamMutex> lk(ctx->w->mu);
-    return park_locked(ctx->w, lk) == WORKER_ABORTED ? 1 : 0;
+    std::unique_lock<qtw::StreamMutex> lk(w->mu);
+    return park_locked(w, lk) == WORKER_ABORTED ? 1 : 0;
 }
 
 int worker_return(worker_ctx *ctx, void *value, worker_destroy_fn destroy) {

@@ -317,12 +317,19 @@ TEST(Process, QuitWhileTheProcessStartsIsAbortedNotErrored) {
 
 // As in-process (Pause.ResumeThenPauseAtOnceStepsOneValue): resume + pause
 // at once lets the function run to its next yield, in the process too.
-TEST(Process, ResumeThenPauseAtOnceStepsOneValue) {
-    Proc p(kMods, "pm_ticker");
+namespace {
+// Starts p, lets `yields` values arrive, then pauses it until PAUSED arrived.
+void start_then_pause(Proc &p, int yields) {
     ASSERT_EQ(p.start(), WORKER_OK);
-    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED, 2));
+    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED, yields));
     ASSERT_EQ(worker_pause(p.w), WORKER_OK);
     ASSERT_TRUE(p.rec->wait_for(WORKER_EV_PAUSED));
+}
+}  // namespace
+
+TEST(Process, ResumeThenPauseAtOnceStepsOneValue) {
+    Proc p(kMods, "pm_ticker");
+    ASSERT_NO_FATAL_FAILURE(start_then_pause(p, 2));
     for (int step = 1; step <= 5; step++) {
         int before = p.rec->count(WORKER_EV_YIELDED);
         ASSERT_EQ(worker_resume(p.w), WORKER_OK);
@@ -335,10 +342,7 @@ TEST(Process, ResumeThenPauseAtOnceStepsOneValue) {
 
 TEST(Process, PauseParksTheFunctionInTheProcessAndResumeContinues) {
     Proc p(kMods, "pm_ticker");
-    ASSERT_EQ(p.start(), WORKER_OK);
-    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_YIELDED, 3));
-    ASSERT_EQ(worker_pause(p.w), WORKER_OK);
-    ASSERT_TRUE(p.rec->wait_for(WORKER_EV_PAUSED));
+    ASSERT_NO_FATAL_FAILURE(start_then_pause(p, 3));
     EXPECT_TRUE(worker_is_paused(p.w));
     int before = p.rec->count(WORKER_EV_YIELDED);
     pump_for(150);  // a ticker that still ran would yield ~70 values now
